@@ -1,0 +1,140 @@
+/**
+ * Command line: parses flags with cac, loads only what the chosen command needs (an idle cron run
+ * must start fast), maps every error to one line and an exit code (README "Exit codes").
+ */
+import { cac, type CAC } from 'cac';
+import { ExitCode, FnpollError, UsageError, ConfigError } from './errors.js';
+import { VERSION } from './version.js';
+
+export interface GlobalFlags {
+  config?: string;
+  debug?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  json?: boolean;
+  dryRun?: boolean;
+  '--'?: string[];
+}
+
+/** Where the process's output goes; tests replace it. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+const COMMANDS = ['run', 'now', 'status', 'check', 'reset', 'poll', 'stats', 'health', 'demo', 'help'];
+
+function build(io: Io, setExit: (code: number) => void): CAC {
+  const cli = cac('fnpoll');
+  cli.option('-c, --config <file>', 'Config file (default: $FNPOLL_CONFIG, else /etc/fnpoll/fnpoll.ini)');
+  cli.option('--debug', 'Log everything, including binkp frames; show stack traces');
+  cli.option('-q, --quiet', 'Print errors only');
+  cli.option('--verbose', 'Print what happens, not only errors (run)');
+
+  cli
+    .command('run [...hubs]', 'Poll the hubs that are due (the cron job; also the default command)')
+    .option('--dry-run', 'Show what would be polled and why; touch nothing')
+    .action(async (hubs: string[], flags: GlobalFlags) => {
+      const { commandRun } = await import('./commands/run.js');
+      setExit(await commandRun(hubs, flags, io));
+    });
+
+  cli
+    .command('now [...hubs]', 'Poll hubs immediately (section names or addresses; none = all)')
+    .option('--dry-run', 'Show what would be polled; touch nothing')
+    .action(async (hubs: string[], flags: GlobalFlags) => {
+      const { commandNow } = await import('./commands/now.js');
+      setExit(await commandNow(hubs, flags, io));
+    });
+
+  cli
+    .command('status', 'Show each hub: last result, failures, next attempt, queued mail')
+    .option('--json', 'Machine-readable output')
+    .action(async (flags: GlobalFlags) => {
+      const { commandStatus } = await import('./commands/status.js');
+      setExit(await commandStatus(flags, io));
+    });
+
+  cli.command('check', 'Validate the configuration and print one line per hub').action(async (flags: GlobalFlags) => {
+    const { commandCheck } = await import('./commands/check.js');
+    setExit(await commandCheck(flags, io));
+  });
+
+  cli.command('reset <hub> [...more]', "Clear hubs' backoff and hold").action(async (hub: string, more: string[], flags: GlobalFlags) => {
+    const { commandReset } = await import('./commands/status.js');
+    setExit(await commandReset([hub, ...more], flags, io));
+  });
+
+  cli
+    .command('poll <hub> [...more]', 'Create a poll request (empty .dlo) for hubs without calling')
+    .option('--flavour <flavour>', 'direct (default), crash, immediate or normal')
+    .action(async (hub: string, more: string[], flags: GlobalFlags & { flavour?: string }) => {
+      const { commandPoll } = await import('./commands/status.js');
+      setExit(await commandPoll([hub, ...more], flags, io));
+    });
+
+  cli
+    .command('demo', 'Poll a scripted demo hub on loopback, with a demo outbound under a temp dir')
+    .option('--keep', 'Keep the demo directory afterwards')
+    .action(async (flags: GlobalFlags & { keep?: boolean }) => {
+      const { commandDemo } = await import('./commands/demo.js');
+      setExit(await commandDemo(flags, io));
+    });
+
+  cli.help();
+  cli.version(VERSION);
+  return cli;
+}
+
+function debugRequested(argv: string[]): boolean {
+  return argv.includes('--debug');
+}
+
+/** Runs the CLI; sets process.exitCode rather than exiting mid-flight. */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let code: number = ExitCode.OK;
+  const setExit = (c: number): void => {
+    code = c;
+  };
+  try {
+    // `run` is the default command: `fnpoll -c x.ini` == `fnpoll run -c x.ini`.
+    const firstWord = argv.find((a, i) => !a.startsWith('-') && !(i > 0 && ['-c', '--config'].includes(argv[i - 1]!)));
+    const wantsMeta = argv.some((a) => ['-h', '--help', '-v', '--version'].includes(a)) && !firstWord;
+    const args = firstWord || wantsMeta ? argv : ['run', ...argv];
+    if (firstWord && !COMMANDS.includes(firstWord)) {
+      throw new UsageError(`unknown command "${firstWord}" (commands: ${COMMANDS.filter((c) => c !== 'help').join(', ')})`);
+    }
+    const cli = build(io, setExit);
+    cli.parse(['node', 'fnpoll', ...(firstWord === 'help' ? ['--help'] : args)], { run: false });
+    if (cli.matchedCommand) await cli.runMatchedCommand();
+  } catch (err) {
+    code = reportError(err, io, debugRequested(argv));
+  }
+  process.exitCode = code;
+  return code;
+}
+
+/** One clear line per problem; stack only with --debug. */
+export function reportError(err: unknown, io: Io, debug: boolean): number {
+  if (err instanceof ConfigError) {
+    for (const p of err.problems) io.err(`fnpoll: ${p}\n`);
+  } else if (err instanceof FnpollError) {
+    io.err(`fnpoll: ${err.message}\n`);
+  } else if (err instanceof Error && err.name === 'CACError') {
+    io.err(`fnpoll: ${err.message} (see fnpoll --help)\n`);
+    if (debug) io.err(`${err.stack}\n`);
+    return ExitCode.USAGE;
+  } else {
+    const msg = err instanceof Error ? err.message : String(err);
+    io.err(`fnpoll: internal error: ${msg}${debug ? '' : ' (run with --debug for details)'}\n`);
+    if (debug && err instanceof Error) io.err(`${err.stack}\n`);
+    return ExitCode.SOFTWARE;
+  }
+  if (debug && err instanceof Error) io.err(`${err.stack}\n`);
+  return err.exitCode;
+}

@@ -1,0 +1,117 @@
+/**
+ * The typed configuration every other module works with. Produced by `loadConfig()` in
+ * ./load.ts from the INI file; nothing else parses the file. Durations are in milliseconds,
+ * sizes in bytes.
+ */
+import type { FtnAddress } from '../ftn/address.js';
+
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
+
+export interface NodeConfig {
+  /** Our main address (first of `addresses`). */
+  address: FtnAddress;
+  /** Main address followed by `aka`, in order. */
+  addresses: FtnAddress[];
+  system: string;
+  sysop: string;
+  location: string;
+  /** NDL line, default `115200,TCP,BINKP`. */
+  nodeinfo: string;
+  /** BSO root for our main zone (absolute path). */
+  outbound: string;
+  /** Secure inbound (absolute path). */
+  inbound: string;
+  /** Default `inbound` + `/insecure`. */
+  inboundInsecure: string;
+  /** Partials; default `inbound` + `/tmp`. */
+  tempInbound: string;
+  /** When set, only these sections are hubs (lower-cased section names). */
+  networks?: string[] | undefined;
+}
+
+export interface PollerConfig {
+  stateFile: string;
+  /** Default `stateFile` + `.lock`. */
+  lockFile: string;
+  logFile?: string | undefined;
+  logLevel: LogLevel;
+  logFormat: 'json' | 'text';
+  logRotateSize: number;
+  /** rotating-file-stream interval string (e.g. `1d`), or undefined for none. */
+  logRotateInterval?: string | undefined;
+  logMaxFiles: number;
+  metricsFile?: string | undefined;
+  maxConnections: number;
+  pollInterval: number;
+  connectTimeout: number;
+  idleTimeout: number;
+  sessionTimeout: number;
+  runTimeout: number;
+  retryBase: number;
+  retryMax: number;
+  /** 0 = never hold. */
+  maxRetries: number;
+  holdTime: number;
+  shutdownGrace: number;
+  /** `.bsy`/`.csy` older than this are stale. */
+  staleFlagAge: number;
+  /** Partials older than this are removed. */
+  partialMaxAge: number;
+  /** Refuse a file that would leave less than this free (0 = off). */
+  minFree: number;
+  binkdTryFiles: boolean;
+  /** Defaults 2x / 6x the hub's poll frequency when undefined. */
+  warnAfter?: number | undefined;
+  critAfter?: number | undefined;
+  onSuccess?: string | undefined;
+  onFailure?: string | undefined;
+  hookTimeout: number;
+}
+
+export interface PerformanceConfig {
+  /** Bytes per data frame, 1..32767. */
+  bufferSize: number;
+  /** Bytes/s shared by all sessions; 0 = none. */
+  bandwidthLimit: number;
+}
+
+export interface HubConfig {
+  /** Section name as written (case kept for display); `key` is lower-cased. */
+  name: string;
+  key: string;
+  address: FtnAddress;
+  host: string;
+  port: number;
+  /** undefined = no password (sends `-`). */
+  password?: string | undefined;
+  /** Our AKAs presented to this hub. */
+  ourAddresses: FtnAddress[];
+  pollFrequency: number;
+  useCram: boolean;
+  nrMode: boolean;
+  /** BSO root for this hub's domain (its default zone is `address.zone`). */
+  outbound: string;
+  /** True when `outbound` came from the hub section rather than [node]. */
+  outboundOverride: boolean;
+  retryBase: number;
+  retryMax: number;
+  maxRetries: number;
+  holdTime: number;
+  /** Bytes/s for this hub; undefined = the global limit only. */
+  bandwidthLimit?: number | undefined;
+  onSuccess?: string | undefined;
+  onFailure?: string | undefined;
+  /** Line of the section header in the file, for messages. */
+  line: number;
+}
+
+export interface Config {
+  /** Absolute path of the file this came from. */
+  file: string;
+  node: NodeConfig;
+  poller: PollerConfig;
+  performance: PerformanceConfig;
+  hubs: HubConfig[];
+  /** Non-fatal findings (unknown keys, ignored keys): one line each, naming file, section, key. */
+  warnings: string[];
+}

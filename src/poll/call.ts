@@ -1,0 +1,307 @@
+/**
+ * One call to one hub: busy flags, connect, binkp session, BSO bookkeeping, flags released on
+ * every path. This is where the pure protocol core meets the outbound and inbound on disk.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { unlink } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { platform } from 'node:os';
+import type { Config, HubConfig } from '../config/types.js';
+import type { BsoLayout } from '../bso/types.js';
+import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
+import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
+import { Throttle, TokenBucket } from '../binkp/throttle.js';
+import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
+import { Inbound } from '../bso/inbound.js';
+import { FlagKeeper, flagBusy, readHold } from '../bso/flags.js';
+import { SessionError, errorText, type FailureKind } from '../errors.js';
+import type { Logger } from '../ops/logger.js';
+import { VERSION } from '../version.js';
+
+export interface CallOptions {
+  config: Config;
+  log: Logger;
+  keeper: FlagKeeper;
+  /** Shared by all sessions of a run; undefined = no global limit. */
+  globalBucket?: TokenBucket | undefined;
+  /** Called when the session starts, so a run can abort or drain it (signals, run_timeout). */
+  onSession?: (session: CallerSession) => void;
+  now?: () => number;
+}
+
+export interface CallResult {
+  hub: HubConfig;
+  /** 'skipped': not attempted (busy flag held elsewhere). */
+  status: 'ok' | 'failed' | 'skipped';
+  kind?: FailureKind;
+  message: string;
+  remote?: string | undefined;
+  session?: SessionResult;
+  startedAt: number;
+  durationMs: number;
+}
+
+/** The BSO tree that holds a hub's mail (FTS-5005 §2; binkd's domain rule: default zone = no extension). */
+export function hubLayout(config: Config, hub: HubConfig): BsoLayout {
+  return hub.outboundOverride
+    ? { root: hub.outbound, defaultZone: hub.address.zone }
+    : { root: config.node.outbound, defaultZone: config.node.address.zone };
+}
+
+/** `fnpoll/0.1.0/linux`: no spaces, some peers split VER on them (FTN-NOTES §2). */
+export function mailerToken(): string {
+  return `fnpoll/${VERSION}/${platform()}`;
+}
+
+let uniqueCounter = 0;
+/**
+ * A name for a netmail packet or file request that is unique within this process and, by the
+ * clock, across runs: 8 hex digits like binkd's and the tossers' own packet names.
+ */
+export function uniqueName(ext: string, now = Date.now()): string {
+  uniqueCounter = (uniqueCounter + 1) & 0xfff;
+  const n = ((Math.floor(now / 1000) << 12) | uniqueCounter) >>> 0;
+  return `${n.toString(16).padStart(8, '0')}.${ext}`;
+}
+
+function connectError(err: NodeJS.ErrnoException, hub: HubConfig): SessionError {
+  const where = `${hub.host}:${hub.port}`;
+  switch (err.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_FAIL':
+      return new SessionError('dns', `cannot resolve ${hub.host}: ${err.code}`, { cause: err });
+    case 'ECONNREFUSED':
+      return new SessionError('refused', `connection to ${where} refused`, { cause: err });
+    case 'ETIMEDOUT':
+      return new SessionError('timeout', `connection to ${where} timed out`, { cause: err });
+    default:
+      return new SessionError('refused', `cannot connect to ${where}: ${errorText(err)}`, { cause: err });
+  }
+}
+
+/** TCP connect bounded by `timeoutMs`. */
+export function connectTcp(hub: HubConfig, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: hub.host, port: hub.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new SessionError('timeout', `no connection to ${hub.host}:${hub.port} within connect_timeout (${Math.round(timeoutMs / 1000)} s)`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(connectError(err, hub));
+    });
+  });
+}
+
+/** Is someone else in session with, or calling, this hub? Returns why, or undefined. */
+export async function hubBusy(config: Config, hub: HubConfig, now: number): Promise<string | undefined> {
+  const base = nodeBase(hubLayout(config, hub), hub.address);
+  const opts = { staleAge: config.poller.staleFlagAge, now: () => now };
+  for (const ext of ['bsy', 'csy']) {
+    const holder = await flagBusy(`${base}.${ext}`, opts);
+    if (holder) {
+      const pid = holder.pid === undefined ? '' : ` by pid ${holder.pid}`;
+      return `${formatAddress(hub.address)} is busy (.${ext} held${pid} for ${Math.round(holder.ageMs / 1000)} s)`;
+    }
+  }
+  return undefined;
+}
+
+/** A `.hld` in the future, as unix seconds, or undefined. A past one is removed (FTS-5005). */
+export async function hubHeld(config: Config, hub: HubConfig, now: number, warn?: (m: string) => void): Promise<number | undefined> {
+  return readHold(nodeBase(hubLayout(config, hub), hub.address), now, warn);
+}
+
+/**
+ * Poll one hub. Never throws: every failure becomes a CallResult, and every flag this call made is
+ * gone when it returns.
+ */
+export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallResult> {
+  const { config, keeper } = opts;
+  const now = opts.now ?? Date.now;
+  const startedAt = now();
+  const log = opts.log;
+  const layout = hubLayout(config, hub);
+  const csy = `${nodeBase(layout, hub.address)}.csy`;
+  const result = (status: CallResult['status'], message: string, extra: Partial<CallResult> = {}): CallResult => ({
+    hub,
+    status,
+    message,
+    startedAt,
+    durationMs: now() - startedAt,
+    ...extra,
+  });
+
+  // FTN-NOTES §5: .csy when deciding to call; never call a node someone else has flagged.
+  const bsy = await flagBusy(`${nodeBase(layout, hub.address)}.bsy`, { staleAge: config.poller.staleFlagAge, now });
+  if (bsy) {
+    return result('skipped', `skipped: ${formatAddress(hub.address)} is in session elsewhere (.bsy held${bsy.pid ? ` by pid ${bsy.pid}` : ''})`, { kind: 'busy' });
+  }
+  const claim = await keeper.acquire(csy);
+  if (!claim.ok) {
+    const pid = claim.holder.pid ? ` by pid ${claim.holder.pid}` : '';
+    return result('skipped', `skipped: ${formatAddress(hub.address)} is being called elsewhere (.csy held${pid})`, { kind: 'busy' });
+  }
+
+  const bsyHeld: string[] = [];
+  const queues = new Map<string, { items: OutboundItem[]; flowFiles: string[]; pollRequests: string[]; emptyNetmail: string[] }>();
+  const touchedFlows = new Set<string>();
+  const sentReqs: string[] = [];
+  const byId = new Map<string, OutboundItem>();
+  let socket: Socket | undefined;
+  try {
+    log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
+    socket = await connectTcp(hub, config.poller.connectTimeout);
+
+    const inbound = new Inbound({
+      dirs: { secure: config.node.inbound, insecure: config.node.inboundInsecure, temp: config.node.tempInbound },
+      hubKey: addressKey(hub.address),
+      minFree: config.poller.minFree,
+      partialMaxAge: config.poller.partialMaxAge,
+      now,
+      warn: (m) => log.warn(m, undefined, 'transfer'),
+    });
+
+    const env: SessionEnv = {
+      claimAkas: async (akas: FtnAddress[]) => {
+        const served: FtnAddress[] = [];
+        const seen = new Set<string>();
+        for (const aka of akas) {
+          const key = addressKey(aka);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          const flag = `${nodeBase(layout, aka)}.bsy`;
+          const r = await keeper.acquire(flag);
+          if (r.ok) {
+            bsyHeld.push(flag);
+            served.push(aka);
+          } else {
+            log.warn(`${formatAddress(aka)} is busy (.bsy held${r.holder.pid ? ` by pid ${r.holder.pid}` : ''}); not serving that AKA`, undefined, 'protocol');
+          }
+        }
+        return served;
+      },
+      queue: async (akas, done) => {
+        const files: OutgoingFile[] = [];
+        for (const aka of akas) {
+          const q = await scanNode(layout, aka, { warn: (m) => log.warn(m, undefined, 'transfer') });
+          queues.set(addressKey(aka), q);
+          for (const item of q.items) {
+            const id = itemId(item);
+            if (done.has(id)) continue;
+            byId.set(id, item);
+            const sendName =
+              item.kind === 'netmail' ? uniqueName('pkt', now()) : item.kind === 'req' ? uniqueName('req', now()) : basename(item.path);
+            files.push({ id, path: item.path, sendName, size: item.size, mtime: item.mtime });
+          }
+        }
+        return files;
+      },
+      confirmed: async (file) => {
+        const item = byId.get(file.id);
+        if (!item) return;
+        if (item.kind === 'req') {
+          // FTS-5005: a .req is removed only after a successful session.
+          sentReqs.push(item.path);
+          return;
+        }
+        await confirmSent(item);
+        if (item.flow) touchedFlows.add(item.flow.flowPath);
+      },
+      offer: (file, secure) => inbound.offer(file, secure),
+      openPartial: (file, offset) => inbound.open(file, offset),
+      complete: (file, partial, secure) => inbound.complete(file, partial as never, secure),
+    };
+
+    const buckets: TokenBucket[] = [];
+    if (opts.globalBucket) buckets.push(opts.globalBucket);
+    if (hub.bandwidthLimit) buckets.push(new TokenBucket(hub.bandwidthLimit));
+
+    const session = new CallerSession({
+      hubAddress: hub.address,
+      ourAddresses: hub.ourAddresses,
+      password: hub.password,
+      useCram: hub.useCram,
+      nrMode: hub.nrMode,
+      system: config.node.system,
+      sysop: config.node.sysop,
+      location: config.node.location,
+      nodeinfo: config.node.nodeinfo,
+      mailer: mailerToken(),
+      bufferSize: config.performance.bufferSize,
+      idleTimeout: config.poller.idleTimeout,
+      sessionTimeout: config.poller.sessionTimeout,
+      throttle: buckets.length ? new Throttle(buckets) : undefined,
+      env,
+      now,
+      log: (level, category, message, fields) => log.log(level, category, message, fields),
+    });
+    opts.onSession?.(session);
+    const s = await session.run(socket);
+
+    for (const q of queues.values()) for (const f of q.flowFiles) touchedFlows.add(f);
+    if (s.ok) {
+      // Only after a clean end: poll requests (empty flow files), sent .req files, and the empty
+      // packets binkd would have dropped too (FTN-NOTES §4).
+      for (const q of queues.values()) {
+        for (const p of [...q.pollRequests, ...q.emptyNetmail]) await unlinkQuiet(p);
+      }
+      for (const p of sentReqs) await unlinkQuiet(p);
+    }
+    for (const f of touchedFlows) await finishFlowFile(f).catch((err) => log.warn(`cannot tidy ${f}: ${errorText(err)}`));
+
+    if (s.ok) return result('ok', summaryLine(s), { session: s });
+    const e = s.error!;
+    return result('failed', e.message, { kind: e.kind, remote: e.remote, session: s });
+  } catch (err) {
+    socket?.destroy();
+    if (err instanceof SessionError) return result('failed', err.message, { kind: err.kind, remote: err.remote });
+    return result('failed', `local error: ${errorText(err)}`, { kind: 'io' });
+  } finally {
+    for (const f of bsyHeld) await keeper.release(f).catch(() => undefined);
+    await keeper.release(csy).catch(() => undefined);
+  }
+}
+
+function itemId(item: OutboundItem): string {
+  return item.flow ? `${item.kind}:${item.flow.flowPath}:${item.flow.lineOffset}` : `${item.kind}:${item.path}`;
+}
+
+async function unlinkQuiet(p: string): Promise<void> {
+  try {
+    await unlink(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** `sent 3 files 12.0 KiB, received 1 file 2.0 KiB, 1.2 s, 10.0 KiB/s`. */
+export function summaryLine(s: SessionResult): string {
+  const st = s.stats;
+  const secs = Math.max(s.durationMs, 1) / 1000;
+  const rate = (st.bytesSent + st.bytesReceived) / secs;
+  const files = (n: number): string => `${n} file${n === 1 ? '' : 's'}`;
+  return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${secs.toFixed(1)} s, ${formatBytes(rate)}/s`;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${Math.round(n)} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
