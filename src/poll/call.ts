@@ -17,6 +17,7 @@ import { FlagKeeper, flagBusy, readHold } from '../bso/flags.js';
 import { SessionError, errorText, type FailureKind } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
 import { VERSION } from '../version.js';
+import { formatBytes } from './status.js';
 
 export interface CallOptions {
   config: Config;
@@ -118,8 +119,14 @@ export async function hubBusy(config: Config, hub: HubConfig, now: number): Prom
 }
 
 /** A `.hld` in the future, as unix seconds, or undefined. A past one is removed (FTS-5005). */
-export async function hubHeld(config: Config, hub: HubConfig, now: number, warn?: (m: string) => void): Promise<number | undefined> {
-  return readHold(nodeBase(hubLayout(config, hub), hub.address), now, warn);
+export async function hubHeld(
+  config: Config,
+  hub: HubConfig,
+  now: number,
+  warn?: (m: string) => void,
+  readOnly = false,
+): Promise<number | undefined> {
+  return readHold(nodeBase(hubLayout(config, hub), hub.address), now, warn, { readOnly });
 }
 
 /**
@@ -294,14 +301,10 @@ export function summaryLine(s: SessionResult): string {
   return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${secs.toFixed(1)} s, ${formatBytes(rate)}/s`;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${Math.round(n)} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
+/** The one line per session that `now` and `run` print and log (the logger adds the hub name). */
+export function resultText(r: CallResult): string {
+  const who = formatAddress(r.hub.address);
+  if (r.status === 'ok') return `${who} ok: ${r.message}`;
+  if (r.status === 'skipped') return `${who} ${r.message}`;
+  return `${who} failed (${r.kind ?? 'error'}): ${r.message}`;
 }

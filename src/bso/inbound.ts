@@ -1,0 +1,552 @@
+/**
+ * The receiving side of a binkp session: decide what to do with an offered file (have / receive /
+ * skip), stream it into a partial file in the temp inbound, and move the finished file into the
+ * secure or insecure inbound without ever overwriting anything.
+ *
+ * Partials are named `<hash>.part` from (hub, wire name, size, mtime), with a `<hash>.json` sidecar
+ * saying what they are. A later session with the same hub finds the partial again and resumes it;
+ * another hub's partial of the same name has another hash and is never touched.
+ *
+ * Received names are hostile: they pass through `sanitizeName`, and every final path is checked
+ * to sit directly inside its directory.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants, createWriteStream, type WriteStream } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { IoError, SessionError, errorText } from '../errors.js';
+
+export interface InboundDirs {
+  secure: string;
+  insecure: string;
+  temp: string;
+}
+
+/** `name` = unescaped wire name, `mtime` = unix seconds. */
+export interface IncomingFile {
+  name: string;
+  size: number;
+  mtime: number;
+}
+
+export type Offer =
+  /** Same name + size + mtime (±2 s) already in the target inbound: answer M_GOT at once. */
+  | { action: 'have'; path: string }
+  /** 0, or the length of a resumable partial: answer M_GET at that offset (or take the data). */
+  | { action: 'receive'; offset: number }
+  /** e.g. min_free: answer M_SKIP. */
+  | { action: 'skip'; reason: string };
+
+export interface PartialFile {
+  /** Bytes in the partial so far (offset + written). */
+  readonly received: number;
+  /**
+   * Queue a chunk. false = buffer full: wait for onDrain before more. Throws IoError once the
+   * file has failed (disk full, ...); onDrain callbacks also fire on failure so nobody waits forever.
+   */
+  write(chunk: Buffer): boolean;
+  onDrain(cb: () => void): void;
+  /**
+   * Flush and close, keeping the partial for a later resume (FTS-1026 §5.5: an interrupted file
+   * "MUST be saved as unfinished"). Rejects with the write error, if any.
+   */
+  close(): Promise<void>;
+}
+
+export interface InboundOptions {
+  dirs: InboundDirs;
+  /** Identifies the hub the partials belong to (e.g. its address key). */
+  hubKey: string;
+  /** Bytes that must stay free in the temp inbound; 0 = no check. */
+  minFree: number;
+  /** ms; partials older than this are removed by cleanStale(); 0 = never. */
+  partialMaxAge: number;
+  now?: () => number;
+  warn?: (msg: string) => void;
+  /** Free bytes on the filesystem holding `dir`; default fs.statfs (bavail * bsize). */
+  freeSpace?: (dir: string) => Promise<number>;
+}
+
+/**
+ * Longest name we create, in UTF-8 bytes: most filesystems allow 255; 15 bytes stay free for a
+ * clash suffix (`.10000`) and the longer counters of the special names.
+ */
+export const MAX_NAME_BYTES = 240;
+/** binkd's MAX_INB_RENAME: how many other names to try when a name is taken. */
+export const MAX_RENAME = 10_000;
+/** Same file when the mtimes differ by at most this (FAT's 2-second resolution). */
+const MTIME_SLACK_S = 2;
+/** Buffered bytes before write() says "wait": several 32 KB frames, so one writev covers many. */
+const WRITE_HIGH_WATER = 256 * 1024;
+/** Keep an extension this short when cutting a long name. */
+const MAX_KEPT_EXT_BYTES = 32;
+
+const PART_RE = /^[0-9a-f]{32}\.(part|json)$/;
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Control characters (C0, DEL, C1), path separators, `:` and the characters Windows refuses. */
+const UNSAFE_RE = /[\u0000-\u001f\u007f-\u009f/\\:*?"<>|]/g;
+/** A UTF-16 surrogate without its partner: not encodable as UTF-8. */
+const LONE_SURROGATE_RE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Cut to at most `max` UTF-8 bytes at a code point boundary. */
+function cutUtf8(text: string, max: number): string {
+  let bytes = 0;
+  let out = '';
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > max) break;
+    bytes += n;
+    out += ch;
+  }
+  return out;
+}
+
+/**
+ * A received file name made safe to create in a directory. Like binkd's strwipe(), control
+ * characters, `/`, `\` and `:` become `_`; so do `* ? " < > |`, which inbounds shared with Windows
+ * cannot hold. Leading dots become `_` (no hidden files, no `.`/`..`), an empty name becomes `_`,
+ * and a long name is cut to MAX_NAME_BYTES keeping a short extension. FTS-1026 §5.4 leaves OS-illegal
+ * names to the implementation ("save file with some legal name") and allows names up to 32751 bytes.
+ */
+export function sanitizeName(name: string): string {
+  let s = name.replace(LONE_SURROGATE_RE, '_').replace(UNSAFE_RE, '_');
+  s = s.replace(/^\.+/, (dots) => '_'.repeat(dots.length));
+  if (s === '') return '_';
+  if (Buffer.byteLength(s, 'utf8') <= MAX_NAME_BYTES) return s;
+  const dot = s.lastIndexOf('.');
+  const ext = dot > 0 ? s.slice(dot) : '';
+  const extBytes = Buffer.byteLength(ext, 'utf8');
+  if (ext && extBytes <= MAX_KEPT_EXT_BYTES) return cutUtf8(s.slice(0, dot), MAX_NAME_BYTES - extBytes) + ext;
+  return cutUtf8(s, MAX_NAME_BYTES);
+}
+
+/** Arcmail bundle: weekday + one digit or letter (`.mo0`, `.SU9`, `.tha`). */
+const ARCMAIL_RE = /\.(mo|tu|we|th|fr|sa|su)[0-9a-z]$/i;
+
+/**
+ * Names whose extension the tosser looks for: `.pkt`, `.req`, `.?ic` (tic), arcmail. On a clash,
+ * binkd (inbound.c inb_done, RENAME_BODY) keeps the extension and writes a hex counter over the
+ * tail of the base name.
+ */
+export function keepsExtension(name: string): boolean {
+  return /\.(pkt|req|.ic)$/i.test(name) || ARCMAIL_RE.test(name);
+}
+
+/**
+ * The names to try, in order, for `name` (already sanitised). First `name` itself. For the
+ * special names, binkd's sequence: the last 1 character of the base replaced by 0-f, then the last
+ * 2 by 00-ff, then 3 by 000-fff... (`00000001.pkt` -> `00000000.pkt` ... `0000000f.pkt`,
+ * `00000000.pkt`, ...); where binkd gives up when the counter is wider than the base, we let the
+ * name grow. Other names: `name.1`, `name.2`, ... (binkd's default rename-style postfix).
+ */
+export function* candidateNames(name: string): Generator<string> {
+  yield name;
+  let tried = 0;
+  if (keepsExtension(name)) {
+    const ext = name.slice(-4);
+    const base = Array.from(name.slice(0, -4));
+    for (let width = 1; ; width++) {
+      const head = base.slice(0, Math.max(0, base.length - width)).join('');
+      const count = 16 ** width;
+      for (let n = 0; n < count; n++) {
+        if (++tried > MAX_RENAME) return;
+        yield head + n.toString(16).padStart(width, '0') + ext;
+      }
+    }
+  }
+  for (let n = 1; n <= MAX_RENAME; n++) yield `${name}.${n}`;
+}
+
+/** `dir/name`, refusing anything that would not sit directly inside `dir`. */
+function inside(dir: string, name: string): string {
+  const root = path.resolve(dir);
+  const full = path.resolve(root, name);
+  if (path.dirname(full) !== root || path.basename(full) !== name) {
+    throw new IoError(`inbound ${root}: refusing file name "${name}" (would leave the directory)`);
+  }
+  return full;
+}
+
+function sameTime(mtimeMs: number, unixSeconds: number): boolean {
+  return Math.abs(Math.floor(mtimeMs / 1000) - unixSeconds) <= MTIME_SLACK_S;
+}
+
+async function defaultFreeSpace(dir: string): Promise<number> {
+  const st = await fsp.statfs(dir);
+  return st.bavail * st.bsize;
+}
+
+/** Sidecar beside a partial: what it is, for humans and for cleanStale. */
+interface Sidecar {
+  hub: string;
+  name: string;
+  size: number;
+  mtime: number;
+}
+
+class StreamPartial implements PartialFile {
+  private written = 0;
+  private error: Error | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly drainWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly file: string,
+    private readonly offset: number,
+    private readonly stream: WriteStream,
+  ) {
+    stream.on('drain', () => this.wake());
+    stream.on('error', (err) => {
+      this.error ??= new IoError(`${file}: write failed: ${errorText(err)}`, { cause: err });
+      this.wake();
+    });
+  }
+
+  get received(): number {
+    return this.offset + this.written;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.error) throw this.error;
+    if (this.closing) throw new IoError(`${this.file}: write after close`);
+    this.written += chunk.length;
+    return this.stream.write(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    if (this.error) queueMicrotask(cb);
+    else this.drainWaiters.push(cb);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      if (this.stream.closed || this.stream.destroyed) {
+        resolve();
+        return;
+      }
+      this.stream.once('close', () => resolve());
+      this.stream.end();
+    }).then(() => {
+      if (this.error) throw this.error;
+    });
+    return this.closing;
+  }
+
+  private wake(): void {
+    for (const cb of this.drainWaiters.splice(0)) cb();
+  }
+}
+
+export class Inbound {
+  private readonly dirs: InboundDirs;
+  private readonly hubKey: string;
+  private readonly minFree: number;
+  private readonly partialMaxAge: number;
+  private readonly now: () => number;
+  private readonly warn: (msg: string) => void;
+  private readonly freeSpace: (dir: string) => Promise<number>;
+
+  constructor(opts: InboundOptions) {
+    this.dirs = {
+      secure: path.resolve(opts.dirs.secure),
+      insecure: path.resolve(opts.dirs.insecure),
+      temp: path.resolve(opts.dirs.temp),
+    };
+    this.hubKey = opts.hubKey;
+    this.minFree = opts.minFree;
+    this.partialMaxAge = opts.partialMaxAge;
+    this.now = opts.now ?? Date.now;
+    this.warn = opts.warn ?? (() => undefined);
+    this.freeSpace = opts.freeSpace ?? defaultFreeSpace;
+  }
+
+  /** What to answer to an M_FILE for `file`. */
+  async offer(file: IncomingFile, secure: boolean): Promise<Offer> {
+    checkFile(file);
+    const name = sanitizeName(file.name);
+    const dir = secure ? this.dirs.secure : this.dirs.insecure;
+
+    const have = await this.findSame(dir, name, file);
+    if (have) return { action: 'have', path: have };
+
+    await mkdirs(this.dirs.temp);
+    const offset = await this.resumeOffset(file);
+
+    if (this.minFree > 0) {
+      let free: number;
+      try {
+        free = await this.freeSpace(this.dirs.temp);
+      } catch (err) {
+        throw new IoError(`temp inbound ${this.dirs.temp}: cannot read free space: ${errorText(err)}`, { cause: err });
+      }
+      const need = file.size - offset;
+      if (free - need < this.minFree) {
+        return {
+          action: 'skip',
+          reason: `temp inbound ${this.dirs.temp} has ${free} bytes free; ${file.name} needs ${need} more, ` +
+            `which would leave less than min_free ${this.minFree}`,
+        };
+      }
+    }
+    return { action: 'receive', offset };
+  }
+
+  /** Open (create or reopen) the partial for `file`, positioned at `offset` (anything beyond it is cut). */
+  async open(file: IncomingFile, offset: number): Promise<PartialFile> {
+    checkFile(file);
+    const { part, sidecar } = this.partialPaths(file);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size) {
+      throw new IoError(`${part}: offset ${offset} is outside 0..${file.size} for ${file.name}`);
+    }
+    await mkdirs(this.dirs.temp);
+    let flags = 'w';
+    if (offset > 0) {
+      let length: number;
+      try {
+        length = (await fsp.stat(part)).size;
+      } catch (err) {
+        throw new IoError(`${part}: cannot resume ${file.name} at ${offset}: ${errorText(err)}`, { cause: err });
+      }
+      if (length < offset) {
+        throw new IoError(`${part}: cannot resume ${file.name} at ${offset}: partial has only ${length} bytes`);
+      }
+      if (length > offset) await fsp.truncate(part, offset);
+      flags = 'r+';
+    } else {
+      const meta: Sidecar = { hub: this.hubKey, name: file.name, size: file.size, mtime: file.mtime };
+      await writeAtomic(sidecar, JSON.stringify(meta) + '\n');
+    }
+    const stream = createWriteStream(part, { flags, start: offset, highWaterMark: WRITE_HIGH_WATER });
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => {
+        stream.off('error', reject);
+        resolve();
+      });
+      stream.once('error', reject);
+    }).catch((err: unknown) => {
+      throw new IoError(`${part}: cannot open partial for ${file.name}: ${errorText(err)}`, { cause: err });
+    });
+    return new StreamPartial(part, offset, stream);
+  }
+
+  /**
+   * All bytes arrived: close the partial, set its mtime to the sender's, and link it into the
+   * secure/insecure inbound under the first free candidate name. Returns the final path.
+   */
+  async complete(file: IncomingFile, partial: PartialFile, secure: boolean): Promise<string> {
+    checkFile(file);
+    await partial.close();
+    const { part, sidecar } = this.partialPaths(file);
+    let size: number;
+    try {
+      size = (await fsp.stat(part)).size;
+    } catch (err) {
+      throw new IoError(`${part}: partial for ${file.name} is missing: ${errorText(err)}`, { cause: err });
+    }
+    if (size !== file.size) {
+      throw new IoError(`${part}: ${file.name} has ${size} of ${file.size} bytes; not moved to the inbound`);
+    }
+    // FTS-1026 §5.5: M_FILE carries the file's unixtime; the received file keeps it. Set before
+    // linking: both names share the inode.
+    await fsp.utimes(part, new Date(this.now()), new Date(file.mtime * 1000));
+
+    const dir = secure ? this.dirs.secure : this.dirs.insecure;
+    await mkdirs(dir);
+    const final = await this.place(part, dir, sanitizeName(file.name));
+    await fsp.unlink(sidecar).catch(() => undefined);
+    return final;
+  }
+
+  /** Remove partials (and sidecars) older than partialMaxAge from the temp inbound, any hub. */
+  async cleanStale(): Promise<number> {
+    if (this.partialMaxAge <= 0) return 0;
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.dirs.temp);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return 0;
+      throw new IoError(`temp inbound ${this.dirs.temp}: cannot list: ${errorText(err)}`, { cause: err });
+    }
+    const cutoff = this.now() - this.partialMaxAge;
+    let removed = 0;
+    for (const name of names) {
+      if (!PART_RE.test(name)) continue;
+      const full = path.join(this.dirs.temp, name);
+      try {
+        const st = await fsp.lstat(full);
+        if (!st.isFile() || st.mtimeMs >= cutoff) continue;
+        await fsp.unlink(full);
+        if (name.endsWith('.part')) {
+          removed++;
+          this.warn(`${full}: removed partial older than ${Math.round(this.partialMaxAge / 1000)} s`);
+          // The sidecar goes with it even when the sidecar itself is younger.
+          await fsp.unlink(full.slice(0, -'.part'.length) + '.json').catch(() => undefined);
+        }
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') this.warn(`${full}: cannot remove stale partial: ${errorText(err)}`);
+      }
+    }
+    return removed;
+  }
+
+  private partialPaths(file: IncomingFile): { part: string; sidecar: string } {
+    const hash = createHash('sha256')
+      .update(JSON.stringify([this.hubKey, file.name, file.size, file.mtime]))
+      .digest('hex')
+      .slice(0, 32);
+    return { part: path.join(this.dirs.temp, `${hash}.part`), sidecar: path.join(this.dirs.temp, `${hash}.json`) };
+  }
+
+  /**
+   * binkd's inb_test(): walk the names a clash would have produced, up to the first free one;
+   * a regular file with the same size and mtime (±2 s) means we already have it.
+   */
+  private async findSame(dir: string, name: string, file: IncomingFile): Promise<string | undefined> {
+    for (const cand of candidateNames(name)) {
+      const full = inside(dir, cand);
+      let st;
+      try {
+        st = await fsp.lstat(full);
+      } catch (err) {
+        if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') return undefined;
+        throw new IoError(`${full}: cannot stat: ${errorText(err)}`, { cause: err });
+      }
+      if (st.isFile() && st.size === file.size && sameTime(st.mtimeMs, file.mtime)) return full;
+    }
+    return undefined;
+  }
+
+  /** Offset to resume `file` at; discards partials that must not be resumed. */
+  private async resumeOffset(file: IncomingFile): Promise<number> {
+    const { part, sidecar } = this.partialPaths(file);
+    let length: number;
+    try {
+      const st = await fsp.lstat(part);
+      if (!st.isFile()) throw new IoError(`${part}: partial for ${file.name} is not a regular file`);
+      length = st.size;
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return 0;
+      throw err instanceof IoError ? err : new IoError(`${part}: cannot stat: ${errorText(err)}`, { cause: err });
+    }
+    if (length === 0) return 0;
+    let why: string | undefined;
+    // binkd close_partial(): "partial .pkt" is dropped, never resumed.
+    if (/\.pkt$/i.test(file.name)) why = 'a partial .pkt is received again from the start';
+    else if (length >= file.size) why = `partial has ${length} bytes, file has ${file.size}`;
+    if (why === undefined) return length;
+    this.warn(`${part}: discarding partial of ${file.name}: ${why}`);
+    await fsp.unlink(part).catch(() => undefined);
+    await fsp.unlink(sidecar).catch(() => undefined);
+    return 0;
+  }
+
+  /**
+   * Put `part` into `dir` under the first free candidate of `name`, never replacing a file:
+   * link() fails with EEXIST instead of overwriting, so concurrent sessions cannot clobber each
+   * other. Filesystems without hard links (EPERM/ENOTSUP): check-then-rename, which has a window
+   * in which a file created by someone else can be replaced. Another filesystem (EXDEV): copy to a
+   * hidden temp name inside `dir`, then link that.
+   */
+  private async place(part: string, dir: string, name: string): Promise<string> {
+    let source = part;
+    let mode: 'link' | 'rename' = 'link';
+    try {
+      for (const cand of candidateNames(name)) {
+        const final = inside(dir, cand);
+        // At most a few rounds: a change of method retries the same candidate.
+        for (;;) {
+          if (mode === 'link') {
+            try {
+              await fsp.link(source, final);
+            } catch (err) {
+              const code = errCode(err);
+              if (code === 'EEXIST') break;
+              if (code === 'EXDEV' && source === part) {
+                source = await copyInto(part, dir);
+                continue;
+              }
+              if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
+                this.warn(`${dir}: hard links not supported (${code}); falling back to rename`);
+                mode = 'rename';
+                continue;
+              }
+              throw err;
+            }
+          } else {
+            if (await exists(final)) break;
+            await fsp.rename(source, final);
+          }
+          // Placed. What is left behind is only a second name of the same data: warn, don't fail.
+          if (mode === 'link') await this.unlinkQuietly(source);
+          if (source !== part) await this.unlinkQuietly(part);
+          return final;
+        }
+      }
+    } catch (err) {
+      if (source !== part) await fsp.unlink(source).catch(() => undefined);
+      throw new IoError(`${part}: cannot move ${name} into ${dir}: ${errorText(err)} (data kept in ${part})`, { cause: err });
+    }
+    if (source !== part) await fsp.unlink(source).catch(() => undefined);
+    throw new IoError(`${dir}: no free name for ${name} after ${MAX_RENAME} tries (data kept in ${part})`);
+  }
+
+  private async unlinkQuietly(file: string): Promise<void> {
+    try {
+      await fsp.unlink(file);
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') this.warn(`${file}: cannot remove: ${errorText(err)}`);
+    }
+  }
+}
+
+function checkFile(file: IncomingFile): void {
+  if (!Number.isSafeInteger(file.size) || file.size < 0) {
+    throw new SessionError('protocol', `received file ${JSON.stringify(file.name)}: bad size ${file.size}`);
+  }
+  if (!Number.isSafeInteger(file.mtime)) {
+    throw new SessionError('protocol', `received file ${JSON.stringify(file.name)}: bad time ${file.mtime}`);
+  }
+}
+
+async function mkdirs(dir: string): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw new IoError(`${dir}: cannot create directory: ${errorText(err)}`, { cause: err });
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fsp.lstat(file);
+    return true;
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Copy `file` to a hidden unique name in `dir` (same filesystem as the final name), keeping its times. */
+async function copyInto(file: string, dir: string): Promise<string> {
+  const tmp = path.join(dir, `.fnpoll-${randomBytes(6).toString('hex')}.tmp`);
+  await fsp.copyFile(file, tmp, fsConstants.COPYFILE_EXCL);
+  const st = await fsp.stat(file);
+  await fsp.utimes(tmp, st.atime, st.mtime);
+  return tmp;
+}
+
+/** temp + rename, so a crash leaves the old or the new content. */
+async function writeAtomic(file: string, data: string): Promise<void> {
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await fsp.writeFile(tmp, data, { flag: 'wx' });
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw new IoError(`${file}: cannot write: ${errorText(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,59 @@
+import type { GlobalFlags, Io } from '../cli.js';
+import type { Config, HubConfig } from '../config/types.js';
+import { loadConfig, resolveConfigPath, resolveHubs } from '../config/load.js';
+import { ExitCode } from '../errors.js';
+import { formatAddress } from '../ftn/address.js';
+import { createLogger } from '../ops/setup.js';
+import { loadConfigFor, prepareDirs } from './common.js';
+
+/**
+ * `fnpoll run [hub...]` (cron) and `fnpoll now [hub...]` (forced): the whole invocation.
+ * Exit: 0 ok or nothing due, 1 a session failed, 75 locked, 78 config, 130/143 signals.
+ */
+export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io, force = false): Promise<number> {
+  const config = await loadConfigFor(flags, io, { showWarnings: !!(force || flags.verbose || flags.debug) });
+  const hubs = resolveHubs(config, selectors);
+  if (flags.dryRun) return commandDryRun(config, hubs, force, flags, io);
+  await prepareDirs(config);
+  const log = await createLogger(config, flags, force);
+  try {
+    const { executeRun } = await import('../poll/run.js');
+    const { afterRun, afterSession } = await import('../ops/after.js');
+    const summary = await executeRun({
+      config,
+      log,
+      hubs,
+      force,
+      handleSignals: true,
+      reloadConfig: () => loadConfig(resolveConfigPath(flags.config)),
+      afterSession: (r, c) => afterSession(r, c, log),
+      afterRun: (s, state, c) => afterRun(s, state, c, log),
+    });
+    if (force && summary.due === 0) log.warn('no hub could be called (all busy)');
+    return summary.exitCode;
+  } finally {
+    await log.close();
+  }
+}
+
+/** `--dry-run`: what would be polled and why. No lock, no flags, no state write, no network. */
+export async function commandDryRun(config: Config, hubs: HubConfig[], force: boolean, flags: GlobalFlags, io: Io): Promise<number> {
+  const { loadStateReadOnly } = await import('../poll/readonly.js');
+  const { gatherInputs } = await import('../poll/inputs.js');
+  const { planRun } = await import('../poll/schedule.js');
+  const now = Date.now();
+  const state = await loadStateReadOnly(config.poller.stateFile, (m) => io.err(`fnpoll: warning: ${m}\n`));
+  const inputs = await gatherInputs(config, hubs, now, { force, readOnly: true });
+  const plan = planRun({ config: { hubs }, state, queued: inputs.queued, busy: inputs.busy, now, force });
+  if (flags.json) {
+    io.out(`${JSON.stringify({ hubs: plan.map((p) => ({ name: p.hub.name, address: formatAddress(p.hub.address), due: p.due, code: p.code, reason: p.reason })) }, null, 2)}\n`);
+    return ExitCode.OK;
+  }
+  const due = plan.filter((p) => p.due);
+  const width = Math.max(4, ...plan.map((p) => p.hub.name.length));
+  for (const p of plan) {
+    io.out(`${p.due ? 'poll' : 'skip'}  ${p.hub.name.padEnd(width)}  ${formatAddress(p.hub.address).padEnd(22)}  ${p.reason}\n`);
+  }
+  io.out(`dry run: ${due.length} of ${plan.length} hub${plan.length === 1 ? '' : 's'} would be polled${due.length > config.poller.maxConnections ? ` (${config.poller.maxConnections} at a time)` : ''}; nothing was changed\n`);
+  return ExitCode.OK;
+}
