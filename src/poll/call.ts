@@ -256,12 +256,16 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     opts.onSession?.(session);
     const s = await session.run(socket);
 
-    for (const q of queues.values()) for (const f of q.flowFiles) touchedFlows.add(f);
+    // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
+    // or the request would be lost.
+    for (const q of queues.values()) {
+      for (const f of q.flowFiles) if (s.ok || !q.pollRequests.includes(f)) touchedFlows.add(f);
+    }
     if (s.ok) {
       // Only after a clean end: poll requests (empty flow files), sent .req files, and the empty
       // packets binkd would have dropped too (FTN-NOTES §4).
       for (const q of queues.values()) {
-        for (const p of [...q.pollRequests, ...q.emptyNetmail]) await unlinkQuiet(p);
+        for (const p of q.emptyNetmail) await unlinkQuiet(p);
       }
       for (const p of sentReqs) await unlinkQuiet(p);
     }
