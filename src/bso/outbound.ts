@@ -70,12 +70,21 @@ function stripTrailingSlash(p: string): string {
 
 /**
  * The outbound directory for a zone. FTS-5005 §2: the default zone lives in the root itself,
- * other zones in `root.zzz` (3 lowercase hex digits; 4 above zone 4095). FTS-5005 suggests also
- * checking `root.<default zone>`; binkd skips that directory, and so do we.
+ * other zones in `root.zzz` (3 lowercase hex digits; 4 above zone 4095). This is where we write;
+ * `zoneDirsToRead` adds `root.<default zone>` for reading.
  */
 export function zoneDir(layout: BsoLayout, zone: number): string {
   const root = stripTrailingSlash(layout.root);
   return zone === layout.defaultZone ? root : `${root}.${hex(zone, 3)}`;
+}
+
+/**
+ * Directories that may hold a zone's files. We write the default zone into the root only, but a
+ * tosser may have put it in `root.<default zone>` (FTS-5005 §2 allows both), so we read that too.
+ */
+export function zoneDirsToRead(layout: BsoLayout, zone: number): string[] {
+  const main = zoneDir(layout, zone);
+  return zone === layout.defaultZone ? [main, `${stripTrailingSlash(layout.root)}.${hex(zone, 3)}`] : [main];
 }
 
 /** `%04x%04x` of net and node: the stem of every BSO file for a node (FTS-5005 §2). */
@@ -337,20 +346,21 @@ const byFlavourThenPath = (a: FoundFile, b: FoundFile): number =>
 
 /** The node's netmail, flow and request files as named on disk, in any letter case. */
 async function findNodeFiles(dirs: OutboundDirCache, layout: BsoLayout, addr: FtnAddress): Promise<NodeFiles> {
-  const zdir = zoneDir(layout, addr.zone);
-  const zone = await dirs.list(zdir);
   const places: Array<{ dir: string; entries: readonly DirEntry[] }> = [];
-  if (addr.point) {
-    // A case-sensitive file system may hold both 139c0001.pnt and 139C0001.PNT: read both.
-    const pointDirs = (zone.get(nodeStem(addr)) ?? []).filter((e) => e.ext === 'pnt');
-    for (const pd of pointDirs) {
-      const dir = join(zdir, pd.name);
-      const entries = (await dirs.list(dir)).get(pointStem(addr));
-      if (entries) places.push({ dir, entries });
+  for (const zdir of zoneDirsToRead(layout, addr.zone)) {
+    const zone = await dirs.list(zdir);
+    if (addr.point) {
+      // A case-sensitive file system may hold both 139c0001.pnt and 139C0001.PNT: read both.
+      const pointDirs = (zone.get(nodeStem(addr)) ?? []).filter((e) => e.ext === 'pnt');
+      for (const pd of pointDirs) {
+        const dir = join(zdir, pd.name);
+        const entries = (await dirs.list(dir)).get(pointStem(addr));
+        if (entries) places.push({ dir, entries });
+      }
+    } else {
+      const entries = zone.get(nodeStem(addr));
+      if (entries) places.push({ dir: zdir, entries });
     }
-  } else {
-    const entries = zone.get(nodeStem(addr));
-    if (entries) places.push({ dir: zdir, entries });
   }
 
   const found: NodeFiles = { netmail: [], flow: [], req: [] };

@@ -14,6 +14,13 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
   const config = await loadConfigFor(flags, io, { showWarnings: !!(force || flags.verbose || flags.debug) });
   const hubs = resolveHubs(config, selectors);
   if (flags.dryRun) return commandDryRun(config, hubs, force, flags, io);
+  if (!force && !config.poller.metricsFile && !flags.verbose && !flags.debug) {
+    // The common cron case: nothing is due. Decide that from a read-only look and stop, before the
+    // lock, the log file and the protocol stack cost anything.
+    const { planReadOnly } = await import('../poll/readonly.js');
+    const { plan } = await planReadOnly(config, hubs, Date.now(), { warn: () => undefined });
+    if (!plan.some((p) => p.due)) return ExitCode.OK;
+  }
   await prepareDirs(config);
   const log = await createLogger(config, flags, force);
   try {
@@ -38,13 +45,8 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
 
 /** `--dry-run`: what would be polled and why. No lock, no flags, no state write, no network. */
 export async function commandDryRun(config: Config, hubs: HubConfig[], force: boolean, flags: GlobalFlags, io: Io): Promise<number> {
-  const { loadStateReadOnly } = await import('../poll/readonly.js');
-  const { gatherInputs } = await import('../poll/inputs.js');
-  const { planRun } = await import('../poll/schedule.js');
-  const now = Date.now();
-  const state = await loadStateReadOnly(config.poller.stateFile, (m) => io.err(`fnpoll: warning: ${m}\n`));
-  const inputs = await gatherInputs(config, hubs, now, { force, readOnly: true });
-  const plan = planRun({ config: { hubs }, state, queued: inputs.queued, busy: inputs.busy, now, force });
+  const { planReadOnly } = await import('../poll/readonly.js');
+  const { plan } = await planReadOnly(config, hubs, Date.now(), { force, warn: (m) => io.err(`fnpoll: warning: ${m}\n`) });
   if (flags.json) {
     io.out(`${JSON.stringify({ hubs: plan.map((p) => ({ name: p.hub.name, address: formatAddress(p.hub.address), due: p.due, code: p.code, reason: p.reason })) }, null, 2)}\n`);
     return ExitCode.OK;

@@ -7,15 +7,11 @@ import { loadConfigFor } from './common.js';
 /** `fnpoll status [--json]`: read-only view of state, plan and queues. */
 export async function commandStatus(flags: GlobalFlags, io: Io): Promise<number> {
   const config = await loadConfigFor(flags, io);
-  const { loadStateReadOnly } = await import('../poll/readonly.js');
-  const { gatherInputs } = await import('../poll/inputs.js');
-  const { planRun } = await import('../poll/schedule.js');
+  const { planReadOnly } = await import('../poll/readonly.js');
   const { statusRows, statusJson, formatStatusTable } = await import('../poll/status.js');
   const now = Date.now();
-  const state = await loadStateReadOnly(config.poller.stateFile, (m) => io.err(`fnpoll: warning: ${m}\n`));
-  const inputs = await gatherInputs(config, config.hubs, now, { readOnly: true });
-  const plan = planRun({ config, state, queued: inputs.queued, busy: inputs.busy, now });
-  const rows = statusRows(plan, state, inputs.queued, now);
+  const { state, plan, queued } = await planReadOnly(config, config.hubs, now, { warn: (m) => io.err(`fnpoll: warning: ${m}\n`) });
+  const rows = statusRows(plan, state, queued, now);
   io.out(flags.json ? `${JSON.stringify(statusJson(rows), null, 2)}\n` : formatStatusTable(rows, now));
   return ExitCode.OK;
 }

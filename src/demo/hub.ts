@@ -206,8 +206,8 @@ export interface HubTransport {
   destroy(): void;
 }
 
-/** What a session shares with the hub across sessions. */
-interface HubShared {
+/** What a hub keeps across sessions; every session of one hub works on the same object. */
+export interface HubState {
   /** The hub's files not yet acknowledged by a caller, in sending order. */
   outbound: HubFile[];
   /** secondBatch files not yet released into `outbound`. */
@@ -218,8 +218,35 @@ interface HubShared {
   acknowledged: HubFile[];
 }
 
-interface Timers {
+/** Timer source for a session (adrDelayMs): `set` returns a cancel function. */
+export interface HubTimers {
   set(ms: number, fn: () => void): () => void;
+}
+
+/** A fresh hub state holding `files` (batch 1) and `secondBatch`. */
+export function newHubState(files: HubFile[] = [], secondBatch: HubFile[] = []): HubState {
+  return { outbound: [...files], secondBatch: [...secondBatch], partials: new Map(), received: [], acknowledged: [] };
+}
+
+/** An empty log for session number `id`. */
+export function newSessionLog(id: number): HubSessionLog {
+  return {
+    id,
+    frames: [],
+    result: undefined,
+    reason: undefined,
+    secure: false,
+    batches: 0,
+    callerAddresses: [],
+    callerOptions: [],
+    callerVersion: undefined,
+    callerPassword: undefined,
+    received: [],
+    acknowledged: [],
+    skipped: [],
+    bytesIn: 0,
+    bytesOut: 0,
+  };
 }
 
 function fileKey(f: FileRef): string {
@@ -302,9 +329,9 @@ export class HubSession {
   constructor(
     private readonly opts: Readonly<ScriptedHubOptions>,
     readonly log: HubSessionLog,
-    private readonly shared: HubShared,
+    private readonly shared: HubState,
     private readonly transport: HubTransport,
-    private readonly timers: Timers,
+    private readonly timers: HubTimers,
   ) {
     this.decoder = new FrameDecoder({
       command: (id, arg) => this.onCommand(id, argText(arg)),
@@ -903,7 +930,7 @@ export class ScriptedHub {
   /** The hub's files that a caller acknowledged, over all sessions. */
   readonly acknowledged: HubFile[];
   private opts: ScriptedHubOptions;
-  private readonly shared: HubShared;
+  private readonly shared: HubState;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -914,13 +941,7 @@ export class ScriptedHub {
   constructor(opts: ScriptedHubOptions) {
     validateOptions(opts);
     this.opts = { ...opts };
-    this.shared = {
-      outbound: [...(opts.files ?? [])],
-      secondBatch: [...(opts.secondBatch ?? [])],
-      partials: new Map(),
-      received: [],
-      acknowledged: [],
-    };
+    this.shared = newHubState(opts.files, opts.secondBatch);
     this.received = this.shared.received;
     this.acknowledged = this.shared.acknowledged;
   }
@@ -988,25 +1009,9 @@ export class ScriptedHub {
     this.sockets.add(socket);
     socket.setNoDelay(true);
     const opts = { ...this.opts };
-    const log: HubSessionLog = {
-      id: this.sessions.length + 1,
-      frames: [],
-      result: undefined,
-      reason: undefined,
-      secure: false,
-      batches: 0,
-      callerAddresses: [],
-      callerOptions: [],
-      callerVersion: undefined,
-      callerPassword: undefined,
-      received: [],
-      acknowledged: [],
-      skipped: [],
-      bytesIn: 0,
-      bytesOut: 0,
-    };
+    const log = newSessionLog(this.sessions.length + 1);
     this.sessions.push(log);
-    const timers: Timers = {
+    const timers: HubTimers = {
       set: (ms, fn) => {
         const t = setTimeout(() => {
           this.timers.delete(t);

@@ -51,7 +51,7 @@ export function formatAddress(a: FtnAddress, withDomain = true): string {
  */
 export function sameAddress(a: FtnAddress, b: FtnAddress): boolean {
   if (a.zone !== b.zone || a.net !== b.net || a.node !== b.node || a.point !== b.point) return false;
-  return !a.domain || !b.domain || a.domain === b.domain;
+  return !a.domain || !b.domain || a.domain.toLowerCase() === b.domain.toLowerCase();
 }
 
 /** A stable key for maps: 4D, no domain. */

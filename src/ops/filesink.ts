@@ -32,7 +32,7 @@ export class FileSink implements Sink {
     mkdirSync(dirname(opts.file), { recursive: true });
     const name = basename(opts.file);
     this.stream = createStream(
-      // Rotated files: `fnpoll.log.20261122-0318-01.gz`; the live file keeps its configured name.
+      // Rotated files: `fnpoll.log.20261122T0318-01.gz` (UTC); the live file keeps its configured name.
       (time: Date | number | null, index?: number) => {
         if (!time) return name;
         const d = typeof time === 'number' ? new Date(time) : time;

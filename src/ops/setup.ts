@@ -30,17 +30,25 @@ export async function createLogger(config: Config | undefined, flags: OutputFlag
   if (config?.poller.logFile) {
     const { FileSink } = await import('./filesink.js');
     const p = config.poller;
-    sinks.push(
-      new FileSink({
-        file: p.logFile!,
-        level: flags.debug ? 'debug' : p.logLevel,
-        format: p.logFormat,
-        rotateSize: p.logRotateSize,
-        rotateInterval: p.logRotateInterval,
-        maxFiles: p.logMaxFiles,
-        onError: (err) => process.stderr.write(`fnpoll: warning: log file ${p.logFile}: ${err.message}; logging to stderr only\n`),
-      }),
-    );
+    const warnOnce = (err: unknown): void => {
+      process.stderr.write(`fnpoll: warning: ${config.file} [poller] log_file: "${p.logFile}": ${err instanceof Error ? err.message : String(err)}; logging to stderr only\n`);
+    };
+    try {
+      sinks.push(
+        new FileSink({
+          file: p.logFile!,
+          level: flags.debug ? 'debug' : p.logLevel,
+          format: p.logFormat,
+          rotateSize: p.logRotateSize,
+          rotateInterval: p.logRotateInterval,
+          maxFiles: p.logMaxFiles,
+          onError: warnOnce,
+        }),
+      );
+    } catch (err) {
+      // A log file we cannot open must not stop the mail: stderr still gets every error.
+      warnOnce(err);
+    }
   }
   return new Logger(sinks, { runId });
 }

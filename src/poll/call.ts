@@ -7,13 +7,14 @@ import { unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
-import type { BsoLayout } from '../bso/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
-import { FlagKeeper, flagBusy, readHold } from '../bso/flags.js';
+import { FlagKeeper, flagBusy } from '../bso/flags.js';
+import { hubLayout } from './hubfiles.js';
+export { hubLayout } from './hubfiles.js';
 import { SessionError, errorText, type FailureKind } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
 import { VERSION } from '../version.js';
@@ -40,13 +41,6 @@ export interface CallResult {
   session?: SessionResult;
   startedAt: number;
   durationMs: number;
-}
-
-/** The BSO tree that holds a hub's mail (FTS-5005 §2; binkd's domain rule: default zone = no extension). */
-export function hubLayout(config: Config, hub: HubConfig): BsoLayout {
-  return hub.outboundOverride
-    ? { root: hub.outbound, defaultZone: hub.address.zone }
-    : { root: config.node.outbound, defaultZone: config.node.address.zone };
 }
 
 /** `fnpoll/0.1.0/linux`: no spaces, some peers split VER on them (FTN-NOTES §2). */
@@ -102,31 +96,6 @@ export function connectTcp(hub: HubConfig, timeoutMs: number): Promise<Socket> {
       reject(connectError(err, hub));
     });
   });
-}
-
-/** Is someone else in session with, or calling, this hub? Returns why, or undefined. */
-export async function hubBusy(config: Config, hub: HubConfig, now: number): Promise<string | undefined> {
-  const base = nodeBase(hubLayout(config, hub), hub.address);
-  const opts = { staleAge: config.poller.staleFlagAge, now: () => now };
-  for (const ext of ['bsy', 'csy']) {
-    const holder = await flagBusy(`${base}.${ext}`, opts);
-    if (holder) {
-      const pid = holder.pid === undefined ? '' : ` by pid ${holder.pid}`;
-      return `${formatAddress(hub.address)} is busy (.${ext} held${pid} for ${Math.round(holder.ageMs / 1000)} s)`;
-    }
-  }
-  return undefined;
-}
-
-/** A `.hld` in the future, as unix seconds, or undefined. A past one is removed (FTS-5005). */
-export async function hubHeld(
-  config: Config,
-  hub: HubConfig,
-  now: number,
-  warn?: (m: string) => void,
-  readOnly = false,
-): Promise<number | undefined> {
-  return readHold(nodeBase(hubLayout(config, hub), hub.address), now, warn, { readOnly });
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Config, HubConfig } from '../config/types.js';
 import type { QueueSummary } from '../bso/types.js';
 import { summarizeOutbound } from '../bso/outbound.js';
 import { addressKey } from '../ftn/address.js';
-import { hubBusy, hubHeld, hubLayout } from './call.js';
+import { hubBusy, hubHeld, hubLayout } from './hubfiles.js';
 import { formatTime } from './status.js';
 
 export interface PlanInputs {

@@ -114,6 +114,15 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
     graceTimer.unref();
   };
 
+  // Whatever ends the process (an uncaught error, process.exit elsewhere), no flag or lock of ours
+  // outlives it; only SIGKILL can, and stale-flag and stale-lock takeover cover that.
+  const onExit = (): void => {
+    keeper.releaseAllSync();
+    lock.releaseSync();
+  };
+  process.on('exit', onExit);
+  removers.push(() => process.off('exit', onExit));
+
   if (opts.handleSignals) {
     const on = (sig: NodeJS.Signals, fn: () => void): void => {
       process.on(sig, fn);
@@ -272,7 +281,6 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
     );
     clearTimeout(runTimer);
     clearTimeout(graceTimer);
-    if (!results.length) await save();
     await saveChain;
   } finally {
     await keeper.releaseAll().catch(() => undefined);

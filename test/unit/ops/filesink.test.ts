@@ -1,0 +1,141 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { FileSink, type FileSinkOptions } from '../../../src/ops/filesink.js';
+import { Logger } from '../../../src/ops/logger.js';
+import { withTempDir } from '../../helpers/tmp.js';
+
+const ROTATED = /^fnpoll\.log\.\d{8}T\d{4}-\d{2}\.gz$/;
+
+function sink(dir: string, over: Partial<FileSinkOptions> = {}): FileSink {
+  return new FileSink({ file: join(dir, 'fnpoll.log'), level: 'info', format: 'json', rotateSize: 0, maxFiles: 5, ...over });
+}
+
+/** Parse JSON lines, failing on any line that is not a JSON object. */
+function jsonLines(text: string): Record<string, unknown>[] {
+  assert.ok(text === '' || text.endsWith('\n'), 'file does not end with a newline');
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const o = JSON.parse(l) as unknown;
+      assert.equal(typeof o, 'object', l);
+      return o as Record<string, unknown>;
+    });
+}
+
+async function rotatedFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => n.endsWith('.gz')).sort();
+}
+
+/** Write `count` info lines of about 140 bytes: `line 0`, `line 1`, ... */
+function writeLines(log: Logger, count: number): void {
+  for (let i = 0; i < count; i++) log.info(`line ${i}`, { pad: 'x'.repeat(40) });
+}
+
+describe('FileSink', () => {
+  test('writes JSON lines that read back after close(), filtered by level', async () => {
+    await withTempDir(async (dir) => {
+      const log = new Logger([sink(join(dir, 'sub'))], { runId: 'r1' });
+      log.debug('not written');
+      log.info('first', { file: 'a.pkt' });
+      log.child({ hub: 'hub1', sessionId: 's1' }).warn('second', undefined, 'protocol');
+      await log.close();
+      const lines = jsonLines(await readFile(join(dir, 'sub', 'fnpoll.log'), 'utf8'));
+      assert.deepEqual(
+        lines.map(({ time, ...rest }) => (assert.equal(typeof time, 'string'), rest)),
+        [
+          { level: 'info', category: 'general', run: 'r1', message: 'first', file: 'a.pkt' },
+          { level: 'warning', category: 'protocol', run: 'r1', session: 's1', hub: 'hub1', message: 'second' },
+        ],
+      );
+    }, 'fnpoll-filesink-');
+  });
+
+  test('appends to an existing log file', async () => {
+    await withTempDir(async (dir) => {
+      for (const message of ['one', 'two']) {
+        const log = new Logger([sink(dir)]);
+        log.info(message);
+        await log.close();
+      }
+      const lines = jsonLines(await readFile(join(dir, 'fnpoll.log'), 'utf8'));
+      assert.deepEqual(lines.map((l) => l.message), ['one', 'two']);
+    }, 'fnpoll-filesink-');
+  });
+
+  test('text format writes binkd-like lines', async () => {
+    await withTempDir(async (dir) => {
+      const log = new Logger([sink(dir, { format: 'text' })], { runId: 'r1' });
+      log.error('boom');
+      await log.close();
+      assert.match(await readFile(join(dir, 'fnpoll.log'), 'utf8'), /^! \d\d \w{3} \d\d:\d\d:\d\d \[r1\] boom\n$/);
+    }, 'fnpoll-filesink-');
+  });
+
+  test('rotates by size into a gzipped file; no line is lost or reordered', async () => {
+    await withTempDir(async (dir) => {
+      const log = new Logger([sink(dir, { rotateSize: 2048, maxFiles: 10 })]);
+      writeLines(log, 20); // ~2.8 KB: one rotation at 2 KiB
+      await log.close();
+      const rotated = await rotatedFiles(dir);
+      assert.equal(rotated.length, 1, `rotated files: ${rotated.join(', ')}`);
+      assert.match(rotated[0]!, ROTATED);
+      const old = jsonLines(gunzipSync(await readFile(join(dir, rotated[0]!))).toString('utf8'));
+      const live = jsonLines(await readFile(join(dir, 'fnpoll.log'), 'utf8'));
+      assert.ok(old.length > 0 && live.length > 0);
+      assert.deepEqual(
+        [...old, ...live].map((l) => l.message),
+        Array.from({ length: 20 }, (_, i) => `line ${i}`),
+      );
+    }, 'fnpoll-filesink-');
+  });
+
+  test('keeps at most maxFiles rotated files over many rotations, the newest ones', async () => {
+    await withTempDir(async (dir) => {
+      const log = new Logger([sink(dir, { rotateSize: 2048, maxFiles: 2 })]);
+      const total = 200; // ~28 KB: about a dozen rotations
+      writeLines(log, total);
+      await log.close();
+      const rotated = await rotatedFiles(dir);
+      assert.equal(rotated.length, 2, `rotated files: ${rotated.join(', ')}`);
+      const kept: number[] = [];
+      for (const name of rotated) {
+        assert.match(name, ROTATED);
+        const lines = jsonLines(gunzipSync(await readFile(join(dir, name))).toString('utf8'));
+        kept.push(...lines.map((l) => Number(String(l.message).slice('line '.length))));
+      }
+      const live = jsonLines(await readFile(join(dir, 'fnpoll.log'), 'utf8'));
+      kept.push(...live.map((l) => Number(String(l.message).slice('line '.length))));
+      kept.sort((a, b) => a - b);
+      // What survives is one unbroken run of the most recent lines.
+      assert.equal(kept[kept.length - 1], total - 1);
+      assert.deepEqual(kept, Array.from({ length: kept.length }, (_, i) => total - kept.length + i));
+      assert.ok(kept.length < total);
+    }, 'fnpoll-filesink-');
+  });
+
+  test('a stream failure is reported once through onError; later writes and close() are harmless', async () => {
+    await withTempDir(async (dir) => {
+      await mkdir(join(dir, 'fnpoll.log')); // the log "file" is a directory
+      const errors: Error[] = [];
+      let reported!: () => void;
+      const failed = new Promise<void>((resolve) => (reported = resolve));
+      const s = sink(dir, {
+        onError: (err) => {
+          errors.push(err);
+          reported();
+        },
+      });
+      const log = new Logger([s]);
+      log.info('lost');
+      await failed;
+      log.info('also lost');
+      await log.close();
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]!.message, /fnpoll\.log/);
+    }, 'fnpoll-filesink-');
+  });
+});
