@@ -26,6 +26,35 @@ function collect(dir, out) {
   return out;
 }
 
+// The interop tests run the real peers from Debian's packages. On a fresh machine, install them
+// (as root, with apt-get) rather than skip a test; otherwise say exactly what is missing.
+if (dirs.some((d) => d.endsWith('interop'))) ensurePeers();
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function ensurePeers() {
+  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus' };
+  const missing = Object.entries(wanted).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !have('apt-get')) {
+    console.error(`interop tests need Debian packages: ${missing.join(' ')} (apt-get install ${missing.join(' ')})`);
+    process.exit(1);
+  }
+  console.error(`installing ${missing.join(' ')} for the interop tests (apt-get)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const steps = [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...missing]];
+  for (const args of steps) {
+    const r = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env });
+    if (r.status !== 0) {
+      console.error(`apt-get ${args.join(' ')} failed (exit ${r.status})`);
+      process.exit(1);
+    }
+  }
+}
+
 const files = dirs.flatMap((d) => collect(d, []));
 if (files.length === 0) {
   console.error(`no test files under ${dirs.join(', ')} (did tsc run?)`);

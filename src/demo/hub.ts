@@ -295,7 +295,7 @@ interface Outgoing {
 }
 
 /**
- * One answering session. Driven by start(), feed(), drained() and closed(); writes through the
+ * One answering session. Driven by start(), feed(), drained() and transportClosed(); writes through the
  * transport. All decisions are synchronous, so a test can drive it without a socket.
  */
 export class HubSession {
@@ -324,7 +324,6 @@ export class HubSession {
   private readonly pendingGets = new Map<string, number>();
   private blocked = false;
   private dataBytesIn = 0;
-  private lastData: { dir: 'in' | 'out'; entry: Extract<HubFrame, { kind: 'data' }> } | undefined;
 
   constructor(
     private readonly opts: Readonly<ScriptedHubOptions>,
@@ -404,16 +403,20 @@ export class HubSession {
     this.opts.onFrame?.(this.log, frame);
   }
 
+  /** Nothing more goes out once the session decided to close, or when the script stalls it. */
+  private get mute(): boolean {
+    return this.phase === 'closing' || this.phase === 'closed' || this.stalled;
+  }
+
   private send(id: number, arg = ''): void {
-    if (this.phase === 'closed' || this.stalled) return;
+    if (this.mute) return;
     this.transport.write(encodeCommand(id, arg));
-    this.lastData = undefined;
     this.msgsInBatch++;
     this.record({ dir: 'out', kind: 'command', id, name: commandName(id), arg });
   }
 
   private sendData(payload: Buffer): void {
-    if (this.phase === 'closed' || this.stalled) return;
+    if (this.mute) return;
     if (payload.length > MAX_FRAME_PAYLOAD) throw new RangeError(`data frame of ${payload.length} bytes exceeds ${MAX_FRAME_PAYLOAD}`);
     const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.length);
     writeDataHeader(frame, 0, payload.length);
@@ -423,11 +426,12 @@ export class HubSession {
     this.countData('out', payload.length, true);
   }
 
+  /** Log data frames as runs: consecutive frames in one direction share one entry. */
   private countData(dir: 'in' | 'out', bytes: number, frameEnd: boolean): void {
-    let entry = this.lastData?.dir === dir ? this.lastData.entry : undefined;
-    if (!entry || this.log.frames[this.log.frames.length - 1] !== entry) {
+    const last = this.log.frames[this.log.frames.length - 1];
+    let entry = last?.kind === 'data' && last.dir === dir ? last : undefined;
+    if (!entry) {
       entry = { dir, kind: 'data', frames: 0, bytes: 0 };
-      this.lastData = { dir, entry };
       this.log.frames.push(entry);
     }
     entry.bytes += bytes;
@@ -531,7 +535,7 @@ export class HubSession {
         ok = pwd === expected;
       }
       if (!ok) {
-        this.fatal('Bad password', `bad password from the caller: "${pwd}"`);
+        this.fatal('Bad password', `bad password from the caller (${isCram ? 'CRAM-MD5 digest' : 'plaintext'})`);
         return;
       }
     }
@@ -551,7 +555,6 @@ export class HubSession {
   // ---- commands ------------------------------------------------------------------------------
 
   private onCommand(id: number, arg: string): void {
-    this.lastData = undefined;
     this.record({ dir: 'in', kind: 'command', id, name: commandName(id), arg });
     this.msgsInBatch++;
     if (this.phase !== 'login' && this.phase !== 'transfer') return; // binkd purges input once it decided to close
@@ -822,7 +825,7 @@ export class HubSession {
 
   private keepPartial(inc: Incoming): void {
     if (this.opts.keepPartials === false || !resumable(inc.ref.name)) return;
-    // Only a partial that starts at offset 0 is a usable prefix.
+    // Only data from file offset 0 (a fresh transfer, or one resumed on a kept partial) is a usable prefix.
     if (inc.offsetStart !== inc.prefix && inc.offsetStart !== 0) return;
     const data = Buffer.concat(inc.chunks);
     if (data.length > 0 && data.length < inc.ref.size) this.shared.partials.set(fileKey(inc.ref), data);
