@@ -269,7 +269,9 @@ export class CallerSession {
     });
     socket.on('end', () => this.onRemoteClose());
     socket.on('close', () => this.onRemoteClose());
-    socket.on('error', (err) => this.fail('protocol', `connection error: ${errorText(err)}`));
+    // An error (e.g. a reset right after the hub's M_ERR) is judged like a close: frames that
+    // already arrived are processed first, so the hub's own words are not lost.
+    socket.on('error', (err) => this.onRemoteClose(`connection error: ${errorText(err)}`));
     this.armIdle();
     const sessionTimeout = this.opts.sessionTimeout ?? 0;
     if (sessionTimeout > 0) {
@@ -364,6 +366,7 @@ export class CallerSession {
     } finally {
       this.pumping = false;
     }
+    if (this.closeSeen !== undefined) this.onRemoteClose();
   }
 
   private async onCommand(id: number, argBuf: Buffer): Promise<void> {
@@ -882,8 +885,9 @@ export class CallerSession {
     const size = state.file.size;
     const frame = this.frameSize;
     let pos = offset;
-    if (size === 0) {
-      // FTN-NOTES §1: a 0-byte file still needs one empty data frame.
+    if (offset >= size) {
+      // FTN-NOTES §1: a 0-byte file still needs one empty data frame. So does a resend from the
+      // very end after M_GET: the receiver completes a file on a data frame, so it would never M_GOT.
       const b = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
       writeDataHeader(b, 0, 0);
       this.socket.write(b);
@@ -958,8 +962,17 @@ export class CallerSession {
     this.idleTimer = setTimeout(() => this.fail('timeout', `no data from hub for ${Math.round(t / 1000)} s (idle_timeout) during ${this.stage}`), t);
   }
 
-  private onRemoteClose(): void {
+  /** Set once the socket ended, closed or failed: the reason to report if the end was not clean. */
+  private closeSeen: string | undefined;
+
+  private onRemoteClose(reason?: string): void {
     if (this.finished) return;
+    if (this.closeSeen === undefined || reason !== undefined) {
+      this.closeSeen = reason ?? this.closeSeen ?? '';
+    }
+    // Let the pump finish what already arrived (e.g. a final M_ERR) before judging; it calls
+    // back here when it is done.
+    if (this.pumping || this.eventHead < this.events.length) return;
     // A binkp/1.0 hub, or a 1.1 hub that counted the batch as empty, closes right after the
     // final M_EOB exchange: that is a clean end when nothing is left in flight.
     if (
@@ -969,19 +982,13 @@ export class CallerSession {
       !this.awaitingAck.size &&
       !this.receiving &&
       !this.sending &&
-      !this.getsPending.size &&
-      this.eventHead >= this.events.length
+      !this.getsPending.size
     ) {
       this.succeed();
       return;
     }
-    // Let the pump finish what already arrived (e.g. a final M_ERR) before judging.
-    if (this.pumping || this.eventHead < this.events.length) {
-      setImmediate(() => this.onRemoteClose());
-      return;
-    }
     const where = this.stage === 'transfer' ? 'during transfer' : `during ${this.stage}`;
-    this.fail('protocol', `hub closed the connection ${where}`);
+    this.fail('protocol', this.closeSeen ? `${this.closeSeen} ${where}` : `hub closed the connection ${where}`);
   }
 
   private failFrom(err: unknown): void {
