@@ -79,6 +79,21 @@ function build(io: Io, setExit: (code: number) => void): CAC {
     });
 
   cli
+    .command('stats [hub]', 'Show totals, success ratio, averages and the last sessions per hub')
+    .option('--json', 'Machine-readable output')
+    .action(async (hub: string | undefined, flags: GlobalFlags) => {
+      const { commandStats } = await import('./commands/stats.js');
+      setExit(await commandStats(hub, flags, io));
+    });
+
+  cli
+    .command('health', 'Monitoring-plugin check (Nagios/Icinga): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .action(async (flags: GlobalFlags) => {
+      const { commandHealth } = await import('./commands/health.js');
+      setExit(await commandHealth(flags, io));
+    });
+
+  cli
     .command('demo', 'Poll a scripted demo hub on loopback, with a demo outbound under a temp dir')
     .option('--keep', 'Keep the demo directory afterwards')
     .action(async (flags: GlobalFlags & { keep?: boolean }) => {

@@ -38,6 +38,8 @@ const DEFAULT_IDLE_TIMEOUT = 300_000;
 const WRITE_BATCH_BYTES = 256 * 1024;
 /** Write buffers in flight per session: enough to keep the socket busy while the next is read. */
 const WRITE_BUFFERS = 3;
+/** A CRAM offer inside an M_NUL, for masking in logs. */
+const CRAM_IN_TEXT = /(CRAM-[A-Za-z0-9/]+-)[0-9a-fA-F]+/g;
 /** Frames queued for the pump before the socket is paused. */
 const MAX_QUEUED_EVENTS = 512;
 
@@ -149,6 +151,8 @@ export interface SessionResult {
 
 interface SendState {
   file: OutgoingFile;
+  /** Bytes of the file handed to the socket so far (for progress). */
+  position?: number;
   /** Pending interruption set by the pump: re-position, or stop. */
   interrupt?: { kind: 'get'; offset: number } | { kind: 'got' } | { kind: 'skip' };
   /** NR: resolved when the hub's M_GET (or M_GOT/M_SKIP) arrives. */
@@ -240,10 +244,19 @@ export class CallerSession {
   }
 
   /** Live counters for progress and SIGUSR1 snapshots. */
-  get progress(): Readonly<TransferStats> & { sendingName?: string; receivingName?: string; receivingOffset?: number; receivingSize?: number } {
+  get progress(): Readonly<TransferStats> & {
+    sendingName?: string;
+    sendingOffset?: number;
+    sendingSize?: number;
+    receivingName?: string;
+    receivingOffset?: number;
+    receivingSize?: number;
+  } {
     return {
       ...this.stats,
       sendingName: this.sending?.file.sendName,
+      sendingOffset: this.sending?.position,
+      sendingSize: this.sending?.file.size,
       receivingName: this.receiving?.file.name,
       receivingOffset: this.receiving?.partial.received,
       receivingSize: this.receiving?.file.size,
@@ -372,7 +385,8 @@ export class CallerSession {
   private async onCommand(id: number, argBuf: Buffer): Promise<void> {
     const arg = argText(argBuf);
     if (this.stage === 'transfer') this.batchMsgs++;
-    this.log('debug', 'protocol', `recv ${commandName(id)} ${arg}`.trimEnd());
+    // FTS-1027 challenges are as secret as digests: never in a log, at any level.
+    this.log('debug', 'protocol', `recv ${commandName(id)} ${arg.replace(CRAM_IN_TEXT, '$1<challenge>')}`.trimEnd());
     switch (id) {
       case Cmd.M_NUL:
         return this.onNul(arg);
@@ -942,6 +956,7 @@ export class CallerSession {
       }
       const ok = this.socket.write(buf.subarray(0, total), () => this.giveBuffer(buf));
       pos += got;
+      state.position = pos;
       this.stats.bytesSent += got;
       this.armIdle();
       if (!ok) await this.waitDrain();

@@ -11,7 +11,7 @@
 import { open, readdir, readFile, stat, truncate, unlink, mkdir } from 'node:fs/promises';
 import { statSync, type Stats } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { FLAVOURS, type BsoLayout, type Flavour, type QueueSummary } from './types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { IoError, errorText } from '../errors.js';
@@ -79,12 +79,31 @@ export function zoneDir(layout: BsoLayout, zone: number): string {
 }
 
 /**
- * Directories that may hold a zone's files. We write the default zone into the root only, but a
- * tosser may have put it in `root.<default zone>` (FTS-5005 §2 allows both), so we read that too.
+ * Directories that may hold a zone's files, as we would name them. We write the default zone into
+ * the root only, but a tosser may have put it in `root.<default zone>` (FTS-5005 §2 allows both),
+ * so we read that too. Scanning also finds these names in other letter cases: see
+ * `parseZoneExtension`.
  */
 export function zoneDirsToRead(layout: BsoLayout, zone: number): string[] {
   const main = zoneDir(layout, zone);
   return zone === layout.defaultZone ? [main, `${stripTrailingSlash(layout.root)}.${hex(zone, 3)}`] : [main];
+}
+
+/**
+ * The zone a sibling of the outbound root stands for, or undefined when `name` is not one.
+ * `rootName` is the root's last path component. Like binkd's outbound scan (ftnq.c q_scan), the
+ * comparison ignores letter case (`OUTBOUND.015`, `outbound.00F`) and the zone is the hex number
+ * after the dot; we require 1 to 4 hex digits and nothing else (FTS-5005 §2 writes 3, and 4 above
+ * zone 4095), where binkd would take any text that starts with a hex digit.
+ */
+export function parseZoneExtension(rootName: string, name: string): number | undefined {
+  const prefix = `${rootName.toLowerCase()}.`;
+  const lower = name.toLowerCase();
+  if (!lower.startsWith(prefix)) return undefined;
+  const digits = lower.slice(prefix.length);
+  if (!/^[0-9a-f]{1,4}$/.test(digits)) return undefined;
+  const zone = parseInt(digits, 16);
+  return zone >= 1 && zone <= 32767 ? zone : undefined;
 }
 
 /** `%04x%04x` of net and node: the stem of every BSO file for a node (FTS-5005 §2). */
@@ -347,7 +366,7 @@ const byFlavourThenPath = (a: FoundFile, b: FoundFile): number =>
 /** The node's netmail, flow and request files as named on disk, in any letter case. */
 async function findNodeFiles(dirs: OutboundDirCache, layout: BsoLayout, addr: FtnAddress): Promise<NodeFiles> {
   const places: Array<{ dir: string; entries: readonly DirEntry[] }> = [];
-  for (const zdir of zoneDirsToRead(layout, addr.zone)) {
+  for (const zdir of await zoneDirsFound(dirs, layout, addr.zone)) {
     const zone = await dirs.list(zdir);
     if (addr.point) {
       // A case-sensitive file system may hold both 139c0001.pnt and 139C0001.PNT: read both.
@@ -377,6 +396,35 @@ async function findNodeFiles(dirs: OutboundDirCache, layout: BsoLayout, addr: Ft
   found.flow.sort(byFlavourThenPath);
   found.req.sort();
   return found;
+}
+
+/**
+ * The directories that hold a zone's files: the root for the default zone, and every sibling of
+ * the root that names the zone, in any letter case (binkd's scan finds those too). When the root's
+ * parent cannot be listed, the names of `zoneDirsToRead` are read instead.
+ */
+async function zoneDirsFound(dirs: OutboundDirCache, layout: BsoLayout, zone: number): Promise<string[]> {
+  const wanted = zoneDirsToRead(layout, zone);
+  const root = stripTrailingSlash(layout.root);
+  const parent = dirname(root);
+  const rootName = basename(root);
+  if (parent === root || rootName === '') return wanted;
+  let siblings: DirIndex;
+  try {
+    siblings = await dirs.list(parent);
+  } catch {
+    return wanted;
+  }
+  // Every zone directory as the listing names it, so that a case-insensitive file system, where
+  // `outbound.00f` and `outbound.00F` are one directory, never has it read (and queued) twice.
+  const out = zone === layout.defaultZone ? [root] : [];
+  // Entries are indexed by the part before the first dot, lower-cased.
+  const dot = rootName.indexOf('.');
+  const stem = (dot === -1 ? rootName : rootName.slice(0, dot)).toLowerCase();
+  for (const e of siblings.get(stem) ?? []) {
+    if (parseZoneExtension(rootName, e.name) === zone) out.push(join(parent, e.name));
+  }
+  return out;
 }
 
 type StatResult = { stats: Stats } | { missing: true } | { error: unknown };

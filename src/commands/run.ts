@@ -1,3 +1,4 @@
+import { lstat } from 'node:fs/promises';
 import type { GlobalFlags, Io } from '../cli.js';
 import type { Config, HubConfig } from '../config/types.js';
 import { loadConfig, resolveConfigPath, resolveHubs } from '../config/load.js';
@@ -19,10 +20,23 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
     // lock, the log file and the protocol stack cost anything.
     const { planReadOnly } = await import('../poll/readonly.js');
     const { plan } = await planReadOnly(config, hubs, Date.now(), { warn: () => undefined });
-    if (!plan.some((p) => p.due)) return ExitCode.OK;
+    // While another run holds the lock, go on to it and report that run (exit 75 naming its pid):
+    // otherwise the answer would depend on whether it had created its .csy yet (a hub it is
+    // calling looks busy, so not due). It takes the lock before any flag, so checking after the
+    // plan cannot miss it.
+    if (!plan.some((p) => p.due) && !(await exists(config.poller.lockFile))) return ExitCode.OK;
   }
   await prepareDirs(config);
   const log = await createLogger(config, flags, force);
+  // Live progress bars: `now` on a terminal only; never in cron, pipes, --quiet or --json.
+  let progress: import('../ops/progress.js').ProgressDisplay | undefined;
+  if (force && process.stderr.isTTY) {
+    const { ProgressDisplay, progressWanted } = await import('../ops/progress.js');
+    if (progressWanted(process.stderr, { quiet: !!flags.quiet, json: !!flags.json, interactive: true })) {
+      progress = new ProgressDisplay({ stream: process.stderr });
+      progress.start();
+    }
+  }
   try {
     const { executeRun } = await import('../poll/run.js');
     const { afterRun, afterSession } = await import('../ops/after.js');
@@ -34,11 +48,14 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
       handleSignals: true,
       reloadConfig: () => loadConfig(resolveConfigPath(flags.config)),
       afterSession: (r, c) => afterSession(r, c, log),
+      onSessionStart: progress?.sessionStarted,
+      onSessionEnd: progress?.sessionEnded,
       afterRun: (s, state, c) => afterRun(s, state, c, log),
     });
     if (force && summary.due === 0) log.warn('no hub could be called (all busy)');
     return summary.exitCode;
   } finally {
+    progress?.stop();
     await log.close();
   }
 }
@@ -58,4 +75,13 @@ export async function commandDryRun(config: Config, hubs: HubConfig[], force: bo
   }
   io.out(`dry run: ${due.length} of ${plan.length} hub${plan.length === 1 ? '' : 's'} would be polled${due.length > config.poller.maxConnections ? ` (${config.poller.maxConnections} at a time)` : ''}; nothing was changed\n`);
   return ExitCode.OK;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -4,15 +4,41 @@
  */
 import type { Config, HubConfig } from '../config/types.js';
 import type { BsoLayout } from '../bso/types.js';
+import { resolve } from 'node:path';
 import { formatAddress } from '../ftn/address.js';
 import { nodeBase } from '../bso/outbound.js';
 import { flagBusy, readHold } from '../bso/flags.js';
 
-/** The BSO tree that holds a hub's mail (FTS-5005 §2; binkd's domain rule: default zone = no extension). */
+/**
+ * The BSO tree that holds a hub's mail (FTS-5005 §2). binkd's rule: every domain has one outbound
+ * root and one default zone (`domain fsxnet /ftn/fsxnet 21`); that zone's files live in the root
+ * itself, every other zone's in `root.zzz`. fnpoll has no key for the default zone, so it is
+ * derived, the same way for every hub that shares a root (or two hubs would disagree about where
+ * a zone's files are):
+ * - `[node] outbound` (also when a hub names it again): the zone of our main address;
+ * - another root: the zone of our first address in the domain of the first hub (in file order)
+ *   that uses the root, taken from those hubs' `address` keys and then from `[node]`;
+ *   without such an address (4D configurations), the zone of that first hub.
+ */
 export function hubLayout(config: Config, hub: HubConfig): BsoLayout {
-  return hub.outboundOverride
-    ? { root: hub.outbound, defaultZone: hub.address.zone }
-    : { root: config.node.outbound, defaultZone: config.node.address.zone };
+  const root = hub.outboundOverride ? hub.outbound : config.node.outbound;
+  return { root, defaultZone: defaultZoneOf(config, root, hub) };
+}
+
+function defaultZoneOf(config: Config, root: string, hub: HubConfig): number {
+  const key = resolve(root);
+  if (key === resolve(config.node.outbound)) return config.node.address.zone;
+  const sharing = config.hubs.filter((h) => h.outboundOverride && resolve(h.outbound) === key);
+  // A hub missing from config.hubs (a config re-read under a running session) still counts.
+  if (!sharing.some((h) => h.key === hub.key)) sharing.push(hub);
+  const first = sharing[0]!;
+  const domain = first.address.domain?.toLowerCase();
+  if (domain) {
+    const ours = [...sharing.flatMap((h) => h.ourAddresses), ...config.node.addresses];
+    const inDomain = ours.find((a) => a.domain?.toLowerCase() === domain);
+    if (inDomain) return inDomain.zone;
+  }
+  return first.address.zone;
 }
 
 /** Is someone else in session with, or calling, this hub? Returns why, or undefined. */

@@ -12,7 +12,7 @@ import { nodeBase } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
 import { TokenBucket } from '../binkp/throttle.js';
 import type { CallerSession } from '../binkp/session.js';
-import type { Logger } from '../ops/logger.js';
+import { ConsoleSink, levelEnabled, type Logger } from '../ops/logger.js';
 import { acquireRunLock, type RunLock } from './lock.js';
 import { loadState, saveState, type State } from './state.js';
 import { applyOutcome, type SessionOutcome } from './backoff.js';
@@ -38,6 +38,9 @@ export interface RunOptions {
   /** Hooks and metrics after the run, given the results (issue: operations). */
   afterSession?: (r: CallResult, config: Config) => Promise<void>;
   afterRun?: (summary: RunSummary, state: State, config: Config) => Promise<void>;
+  /** A session started / a hub's call ended (progress bars for `fnpoll now`). */
+  onSessionStart?: (hub: HubConfig, session: CallerSession) => void;
+  onSessionEnd?: (hub: HubConfig) => void;
 }
 
 export interface RunSummary {
@@ -154,7 +157,9 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
       const head = `statistics: ${running.size} session(s) running, ${results.length} done`;
       log.log('info', 'stats', head, { running: running.size, done: results.length });
       for (const l of lines) log.log('info', 'stats', l);
-      if (!log.enabled('info')) process.stderr.write([head, ...lines].join('\n') + '\n');
+      // To stderr as well, unless the console already showed the lines (a log file alone does not count).
+      const consoleShows = log.sinkList.some((s) => s instanceof ConsoleSink && levelEnabled(s.level, 'info'));
+      if (!consoleShows) process.stderr.write([head, ...lines].join('\n') + '\n');
     });
     on('SIGUSR2', () => {
       const wasDebug = log.sinkList.some((s) => s.level === 'debug');
@@ -247,10 +252,12 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
               onSession: (s) => {
                 slot.session = s;
                 if (stopping) s.drain();
+                opts.onSessionStart?.(hub, s);
               },
             });
           } finally {
             running.delete(hub.key);
+            opts.onSessionEnd?.(hub);
           }
           results.push(r);
           const s = r.session;
