@@ -53,6 +53,7 @@ export interface OutgoingFile {
   mtime: number;
 }
 
+/** `name` = unescaped wire name, `mtime` = unix seconds. */
 export interface IncomingFile {
   name: string;
   size: number;
@@ -60,14 +61,26 @@ export interface IncomingFile {
 }
 
 export type Offer =
+  /** Same name + size + mtime (±2 s) already in the target inbound: answer M_GOT at once. */
   | { action: 'have'; path: string }
+  /** 0, or the length of a resumable partial: answer M_GET at that offset (or take the data). */
   | { action: 'receive'; offset: number }
+  /** e.g. min_free: answer M_SKIP. */
   | { action: 'skip'; reason: string };
 
 export interface PartialFile {
+  /** Bytes in the partial so far (offset + written). */
   readonly received: number;
+  /**
+   * Queue a chunk. false = buffer full: wait for onDrain before more. Throws IoError once the
+   * file has failed (disk full, ...); onDrain callbacks also fire on failure so nobody waits forever.
+   */
   write(chunk: Buffer): boolean;
   onDrain(cb: () => void): void;
+  /**
+   * Flush and close, keeping the partial for a later resume (FTS-1026 §5.5: an interrupted file
+   * "MUST be saved as unfinished"). Rejects with the write error, if any.
+   */
   close(): Promise<void>;
 }
 

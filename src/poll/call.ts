@@ -196,7 +196,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       },
       offer: (file, secure) => inbound.offer(file, secure),
       openPartial: (file, offset) => inbound.open(file, offset),
-      complete: (file, partial, secure) => inbound.complete(file, partial as never, secure),
+      complete: (file, partial, secure) => inbound.complete(file, partial, secure),
     };
 
     const buckets: TokenBucket[] = [];
