@@ -56,6 +56,8 @@ export interface FlagKeeperOptions extends FlagOptions {
 /** `process.kill(pid, 0)`: ESRCH = no such process; EPERM = exists but not ours, so alive. */
 export function pidAlive(pid: number): boolean {
   if (pid === process.pid) return true;
+  // 0 and negative pids address process groups, not a process.
+  if (!(pid > 0)) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -122,7 +124,7 @@ async function inspectFlag(file: string, opts: FlagOptions): Promise<FlagInfo | 
   if (opts.staleAge > 0 && ageMs > opts.staleAge) {
     why = `${Math.round(ageMs / 1000)} s old (stale after ${Math.round(opts.staleAge / 1000)} s)`;
   } else if (pid !== undefined && pid !== own && !isAlive(pid)) {
-    why = `its PID ${pid} is not running`;
+    why = "that process is not running";
   }
   return { holder, ino: st.ino, stale: why !== '', why };
 }

@@ -12,13 +12,14 @@
  * Who holds the lock is written to the sidecar `<lockFile>.info` (a file inside the lock directory
  * would stop proper-lockfile from removing a stale one): JSON `{pid, host, startedAt}`.
  */
-import { lstat, mkdir, readFile, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import { IoError, LockError, errorText } from '../errors.js';
+import { pidAlive } from '../bso/flags.js';
 
 /** A killed run's lock is taken over after this long without a refresh. */
 export const DEFAULT_LOCK_STALE_MS = 60_000;
@@ -59,6 +60,22 @@ export function lockTimings(staleMs = DEFAULT_LOCK_STALE_MS): { stale: number; u
 
 export function lockInfoPath(lockFile: string): string {
   return `${resolve(lockFile)}.info`;
+}
+
+/** How long a losing run waits for the winner's owner file before saying "unknown process". */
+const OWNER_INFO_RETRIES = 10;
+const OWNER_INFO_WAIT_MS = 50;
+
+/**
+ * Is the lock held by a process of this host that is gone? Only when its owner file names a dead
+ * pid AND the lock missed a refresh: a live holder refreshes every `update` ms, and a lock taken a
+ * moment ago whose owner file still names the previous (dead) holder is fresh, so it is left alone.
+ */
+async function deadHolder(lockFile: string, update: number, now: () => number): Promise<boolean> {
+  const info = await readInfo(lockFile);
+  if (!info || info.host !== hostname() || pidAlive(info.pid)) return false;
+  const st = await lstat(lockFile).catch(() => undefined);
+  return !!st && st.isDirectory() && now() - st.mtimeMs > update + 1_000;
 }
 
 async function readInfo(lockFile: string): Promise<LockInfo | undefined> {
@@ -103,7 +120,27 @@ export async function acquireRunLock(lockFileIn: string, opts: AcquireOptions = 
 
   let unlock: () => Promise<void>;
   try {
-    unlock = await lockfile.lock(lockFile, {
+    unlock = await takeLock();
+  } catch (err) {
+    // A holder on this host whose pid is gone and who missed a refresh was killed (kill -9):
+    // take over now rather than make every run wait for the full stale period.
+    if ((err as NodeJS.ErrnoException).code === 'ELOCKED' && (await deadHolder(lockFile, update, now))) {
+      const aside = `${lockFile}.dead-${process.pid}`;
+      try {
+        await rename(lockFile, aside);
+        await rm(aside, { recursive: true, force: true });
+        onCompromised(`took over run lock ${lockFile}: its holder is no longer running`);
+        unlock = await takeLock();
+      } catch (err2) {
+        throw await lockFailure(err2);
+      }
+    } else {
+      throw await lockFailure(err);
+    }
+  }
+
+  async function takeLock(): Promise<() => Promise<void>> {
+    return lockfile.lock(lockFile, {
       lockfilePath: lockFile,
       realpath: false,
       retries: 0,
@@ -115,19 +152,26 @@ export async function acquireRunLock(lockFileIn: string, opts: AcquireOptions = 
         onCompromised(`run lock ${lockFile} was lost (${err.message}); another run may take over`);
       },
     });
-  } catch (err) {
+  }
+
+  async function lockFailure(err: unknown): Promise<Error> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ELOCKED') {
       const st = await lstat(lockFile).catch(() => undefined);
       if (st && !st.isDirectory()) {
-        throw new IoError(`${lockFile} is not a lock directory (a ${st.isFile() ? 'file' : 'special file'} is in the way); remove it`);
+        return new IoError(`${lockFile} is not a lock directory (a ${st.isFile() ? 'file' : 'special file'} is in the way); remove it`);
       }
-      const info = await readInfo(lockFile);
-      throw new LockError(`${lockFile} is held by ${holderText(info, st?.mtimeMs)} (another fnpoll run is active)`, {
+      // The holder writes its owner file just after taking the lock: give it a moment.
+      let info = await readInfo(lockFile);
+      for (let i = 0; !info && i < OWNER_INFO_RETRIES; i++) {
+        await new Promise((r) => setTimeout(r, OWNER_INFO_WAIT_MS));
+        info = await readInfo(lockFile);
+      }
+      return new LockError(`${lockFile} is held by ${holderText(info, st?.mtimeMs)} (another fnpoll run is active)`, {
         cause: err,
       });
     }
-    throw new IoError(`cannot take run lock ${lockFile}: ${errorText(err)}`, { cause: err });
+    return new IoError(`cannot take run lock ${lockFile}: ${errorText(err)}`, { cause: err });
   }
 
   const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: now() };
@@ -220,16 +264,4 @@ export async function readLockInfo(
   const status: LockStatus = { lockFile, refreshedAt, stale: refreshedAt < now - stale, owner };
   if (owner && owner.host === hostname()) status.ownerAlive = pidAlive(owner.pid);
   return status;
-}
-
-function pidAlive(pid: number): boolean {
-  // 0 and negative pids address process groups.
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

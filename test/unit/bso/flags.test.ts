@@ -121,7 +121,7 @@ describe('FlagKeeper.acquire', () => {
     const k = new FlagKeeper({ staleAge: 0, schedule: noTimer, warn: (m) => warnings.push(m) });
     assert.deepEqual(await k.acquire(bsy), { ok: true });
     assert.equal(await fsp.readFile(bsy, 'latin1'), `${process.pid}\n`);
-    assert.match(warnings[0]!, new RegExp(`PID ${pid} is not running`));
+    assert.match(warnings[0]!, new RegExp(`PID ${pid}, that process is not running`));
     await k.releaseAll();
   });
 
