@@ -9,7 +9,7 @@
  * hold the node's .bsy before changing its flow files (FTS-5005 §5.1).
  */
 import { open, readdir, readFile, stat, truncate, unlink, mkdir } from 'node:fs/promises';
-import { statSync, type Stats } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FLAVOURS, type BsoLayout, type Flavour, type QueueSummary } from './types.js';
@@ -631,21 +631,105 @@ export async function summarizeNode(layout: BsoLayout, addr: FtnAddress, opts: S
 }
 
 /**
- * Summaries for many nodes of one outbound tree, keyed by `addressKey(addr)`. Every zone and
- * point directory is read once for the whole call, whatever the number of nodes.
+ * Summaries for many nodes of one outbound tree, keyed by `addressKey(addr)`, in the order of
+ * `nodes`. Every zone and point directory is read once for the whole call (pass `dirs` to share
+ * the listings with other checks of the same plan), whatever the number of nodes.
+ *
+ * Planning runs this for every hub on every cron run, so it is built for that: nodes one at a
+ * time (only one node's flow lines are ever held), file system calls synchronous (a thread-pool
+ * round trip per stat made 100 000 flow lines take seconds), yielding to the event loop every
+ * STAT_BATCH calls. The result equals `scanNode(...).summary` for each node, warnings included.
  */
 export async function summarizeOutbound(
   layout: BsoLayout,
   nodes: FtnAddress[],
-  opts: { warn?: (msg: string) => void } = {},
+  opts: { warn?: (msg: string) => void; dirs?: OutboundDirCache } = {},
 ): Promise<Map<string, QueueSummary>> {
-  const dirs = new OutboundDirCache();
-  const unique = new Map<string, FtnAddress>();
-  for (const n of nodes) if (!unique.has(addressKey(n))) unique.set(addressKey(n), n);
-  const entries = await Promise.all(
-    [...unique].map(async ([key, addr]) => [key, await summarizeNode(layout, addr, { ...opts, dirs })] as const),
-  );
-  return new Map(entries);
+  const dirs = opts.dirs ?? new OutboundDirCache();
+  const warn = opts.warn ?? (() => {});
+  const root = resolve(layout.root);
+  const budget = { calls: 0 };
+  const out = new Map<string, QueueSummary>();
+  for (const addr of nodes) {
+    const key = addressKey(addr);
+    if (out.has(key)) continue;
+    const found = await findNodeFiles(dirs, layout, addr);
+    out.set(key, summarizeFound(found, root, warn, budget));
+    if (budget.calls >= STAT_BATCH) {
+      budget.calls = 0;
+      await nextTurn();
+    }
+  }
+  return out;
+}
+
+/**
+ * `scanNode`'s summary rules without its queue: the same files counted (netmail over 60 bytes,
+ * each flow-file target once, `.req`), the same flavour and poll-request rules, the same warnings;
+ * only a set of the node's target paths is kept.
+ */
+function summarizeFound(found: NodeFiles, root: string, warn: (msg: string) => void, budget: { calls: number }): QueueSummary {
+  let files = 0;
+  let bytes = 0;
+  let pollRequest = false;
+  const callFlavours = new Set<Flavour>();
+  const count = (st: Stats, flavour: Flavour | undefined): void => {
+    files++;
+    bytes += st.size;
+    if (flavour) callFlavours.add(flavour);
+  };
+
+  for (const f of found.netmail) {
+    budget.calls++;
+    const st = usableFile(statNow(f.path), warn, () => `netmail packet ${f.path}`, true);
+    // binkd drops packets of 60 bytes or less as empty (FTN-NOTES §4): not sent, not counted.
+    if (st && st.size > EMPTY_PACKET_MAX) count(st, f.flavour);
+  }
+
+  const firstFrom = new Map<string, string>();
+  for (const file of found.flow) {
+    let data: Buffer;
+    budget.calls++;
+    try {
+      data = readFileSync(file.path);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) warn(`flow file ${file.path}: cannot read it, skipped: ${errorText(err)}`);
+      continue;
+    }
+    const lines = parseFlowFile(data);
+    if (lines.length === 0) {
+      pollRequest = true;
+      callFlavours.add(file.flavour);
+      continue;
+    }
+    for (const line of lines) {
+      if (line.sent) continue;
+      if (line.path === '') {
+        warn(`${file.path} line ${line.lineNo}: no file name after the directive, skipped`);
+        continue;
+      }
+      budget.calls++;
+      const path = resolve(root, line.path);
+      const where = (): string => `${file.path} line ${line.lineNo}`;
+      const st = usableFile(statNow(path), warn, () => `${where()}: "${path}"`, false);
+      if (!st) continue;
+      const first = firstFrom.get(path);
+      if (first !== undefined) {
+        warn(`${where()}: "${path}" is already queued from ${first}; sending it once`);
+        continue;
+      }
+      firstFrom.set(path, file.path);
+      count(st, file.flavour);
+    }
+  }
+
+  for (const path of found.req) {
+    budget.calls++;
+    const st = usableFile(statNow(path), warn, () => `file request ${path}`, true);
+    // FTS-5005 §4: a request does not by itself make a call.
+    if (st) count(st, undefined);
+  }
+  return { files, bytes, flavour: FLAVOURS.find((f) => callFlavours.has(f)), pollRequest };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import { loadState, saveState, type State } from './state.js';
 import { applyOutcome, type SessionOutcome } from './backoff.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import { gatherInputs } from './inputs.js';
-import { callHub, hubLayout, resultText, type CallResult } from './call.js';
+import { callHub, formatSeconds, hubLayout, resultText, type CallResult } from './call.js';
 import { formatBytes } from './status.js';
 import { randomBytes } from 'node:crypto';
 
@@ -324,7 +324,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
     log.log(
       'info',
       'stats',
-      `run: ${summary.due} due, ${summary.polled} polled, ${summary.ok} ok, ${summary.failed} failed, sent ${formatBytes(summary.bytesSent)}, received ${formatBytes(summary.bytesReceived)}, ${(summary.durationMs / 1000).toFixed(1)} s`,
+      `run: ${summary.due} due, ${summary.polled} polled, ${summary.ok} ok, ${summary.failed} failed, sent ${formatBytes(summary.bytesSent)}, received ${formatBytes(summary.bytesReceived)}, ${formatSeconds(summary.durationMs / 1000)}`,
       {
         due: summary.due,
         polled: summary.polled,

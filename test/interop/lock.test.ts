@@ -136,7 +136,7 @@ describe('run lock against binkd', () => {
     // Flags of the dead run (its PID inside) are taken over without any aging.
     assert.equal(next.stderr, '', 'the takeover run printed something (a cron run prints only errors)');
     const ourLog = await node.log();
-    assert.match(ourLog, /139c0001\.csy: removed stale flag \(PID \d+, its PID \d+ is not running\)/);
+    assert.match(ourLog, /139c0001\.csy: removed stale flag \(PID \d+, that process is not running\)/);
     assert.match(ourLog, /139c0001\.bsy: removed stale flag/);
     assert.match(ourLog, /sending long\.bin from [1-9]\d*/);
 

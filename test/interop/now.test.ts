@@ -361,7 +361,7 @@ describe('fnpoll now against binkd', () => {
     await node.writeConfig({ address: US, hubs: [{ name: 'hub', address: HUB, port: hub.port, password: PASSWORD }] });
     const second = await node.run(['now']);
     assertExit(second, 0);
-    assert.match(second.stderr, /139c0001\.bsy: removed stale flag \(PID \d+, its PID \d+ is not running\)/);
+    assert.match(second.stderr, /139c0001\.bsy: removed stale flag \(PID \d+, that process is not running\)/);
     assert.match(second.stderr, /139c0001\.csy: removed stale flag/);
     assert.match(second.stderr, new RegExp(`sending big\\.bin from ${have}\\b`), 'we did not resume from binkd\'s offset');
     const log = await logSince(hub, before);
