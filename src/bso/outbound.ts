@@ -9,12 +9,17 @@
  * hold the node's .bsy before changing its flow files (FTS-5005 §5.1).
  */
 import { open, readdir, readFile, stat, truncate, unlink, mkdir } from 'node:fs/promises';
-import { readFileSync, statSync, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { createRequire } from 'node:module';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FLAVOURS, type BsoLayout, type Flavour, type QueueSummary } from './types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { IoError, errorText } from '../errors.js';
+
+// The synchronous calls come from node:fs through require(): an ES import of node:fs builds its
+// whole namespace, streams included, which an idle cron run (planning only) would pay for.
+const { readFileSync, statSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 // ---------------------------------------------------------------------------------------------
 // Naming (pure)
@@ -364,9 +369,15 @@ const byFlavourThenPath = (a: FoundFile, b: FoundFile): number =>
   rank(a.flavour) - rank(b.flavour) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /** The node's netmail, flow and request files as named on disk, in any letter case. */
-async function findNodeFiles(dirs: OutboundDirCache, layout: BsoLayout, addr: FtnAddress): Promise<NodeFiles> {
+async function findNodeFiles(
+  dirs: OutboundDirCache,
+  layout: BsoLayout,
+  addr: FtnAddress,
+  /** `zoneDirsFound(dirs, layout, addr.zone)`, when the caller already has it. */
+  zoneDirs?: readonly string[],
+): Promise<NodeFiles> {
   const places: Array<{ dir: string; entries: readonly DirEntry[] }> = [];
-  for (const zdir of await zoneDirsFound(dirs, layout, addr.zone)) {
+  for (const zdir of zoneDirs ?? (await zoneDirsFound(dirs, layout, addr.zone))) {
     const zone = await dirs.list(zdir);
     if (addr.point) {
       // A case-sensitive file system may hold both 139c0001.pnt and 139C0001.PNT: read both.
@@ -650,10 +661,13 @@ export async function summarizeOutbound(
   const root = resolve(layout.root);
   const budget = { calls: 0 };
   const out = new Map<string, QueueSummary>();
+  const zoneDirs = new Map<number, readonly string[]>();
   for (const addr of nodes) {
     const key = addressKey(addr);
     if (out.has(key)) continue;
-    const found = await findNodeFiles(dirs, layout, addr);
+    let zd = zoneDirs.get(addr.zone);
+    if (!zd) zoneDirs.set(addr.zone, (zd = await zoneDirsFound(dirs, layout, addr.zone)));
+    const found = await findNodeFiles(dirs, layout, addr, zd);
     out.set(key, summarizeFound(found, root, warn, budget));
     if (budget.calls >= STAT_BATCH) {
       budget.calls = 0;
@@ -836,13 +850,25 @@ export async function applyFlowAction(item: OutboundItem): Promise<void> {
   }
 }
 
+export interface FinishOptions {
+  /**
+   * The outbound root, for relative paths (see `scanNode`). When given, a line whose file no
+   * longer exists is marked sent (`~`) first, as binkd does when it cannot open a listed file
+   * (protocol.c start_file_transfer -> remove_from_spool), so that a vanished file neither keeps
+   * the flow file alive nor is warned about in every later session. Without it, such lines stay.
+   */
+  root?: string | undefined;
+  /** One line per vanished line marked; default: ignore. */
+  warn?: (msg: string) => void;
+}
+
 /**
  * Delete a flow file whose every line is marked sent (or that is empty) and return true.
  * A flow file with any unsent line is kept (false); so is one that does not exist.
  * Empty flow files are poll requests: call this for them only after a successful session
  * (FTS-5005 §3.4). The caller holds the node's .bsy, so no program appends meanwhile.
  */
-export async function finishFlowFile(flowPath: string): Promise<boolean> {
+export async function finishFlowFile(flowPath: string, opts: FinishOptions = {}): Promise<boolean> {
   let data: Buffer;
   try {
     data = await readFile(flowPath);
@@ -850,7 +876,13 @@ export async function finishFlowFile(flowPath: string): Promise<boolean> {
     if (isErrno(err, 'ENOENT')) return false;
     throw new IoError(`flow file ${flowPath}: cannot read it: ${errorText(err)}`, { cause: err });
   }
-  if (!parseFlowFile(data).every(lineDone)) return false;
+  const lines = parseFlowFile(data);
+  if (opts.root !== undefined) {
+    const vanished = lines.filter((l) => !lineDone(l) && 'missing' in statNow(resolve(opts.root!, l.path)));
+    if (vanished.length) await markVanished(flowPath, vanished, opts.warn ?? (() => {}));
+    for (const l of vanished) l.sent = true;
+  }
+  if (!lines.every(lineDone)) return false;
   try {
     await unlink(flowPath);
   } catch (err) {
@@ -858,6 +890,27 @@ export async function finishFlowFile(flowPath: string): Promise<boolean> {
     throw new IoError(`flow file ${flowPath}: cannot delete it: ${errorText(err)}`, { cause: err });
   }
   return true;
+}
+
+/** Mark `~` on lines whose file is gone; each line is checked before it is marked (see markLine). */
+async function markVanished(flowPath: string, lines: FlowLine[], warn: (msg: string) => void): Promise<void> {
+  let fh;
+  try {
+    fh = await open(flowPath, 'r+');
+  } catch (err) {
+    throw new IoError(`flow file ${flowPath}: cannot open it to mark vanished files: ${errorText(err)}`, { cause: err });
+  }
+  const problems: string[] = [];
+  try {
+    for (const l of lines) {
+      const problem = await markLine(fh, { flowPath, lineOffset: l.offset, line: l.text });
+      if (problem) problems.push(problem);
+      else warn(`${flowPath} line ${l.lineNo}: "${l.path}" no longer exists; line marked sent`);
+    }
+  } finally {
+    await fh.close();
+  }
+  if (problems.length) throw new IoError(problems.join('; '));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,11 +1,19 @@
 /**
  * The log file: one structured line per event (JSON lines, or binkd-like text), rotated by size
  * and/or interval with rotating-file-stream, old files gzipped, at most `maxFiles` kept.
+ *
+ * Lazy: nothing is opened and rotating-file-stream (with child_process and zlib behind it) is not
+ * even loaded until the first line is written, so a run that logs nothing pays nothing for its
+ * log file. Its CommonJS build is loaded with require(): cheaper than the ESM graph, and
+ * synchronous, so the first write() needs no promise.
  */
 import { basename, dirname } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { createStream, type RotatingFileStream } from 'rotating-file-stream';
+import { createRequire } from 'node:module';
+import type { RotatingFileStream } from 'rotating-file-stream';
 import { formatJson, formatText, type Level, type LogEvent, type Sink } from './logger.js';
+
+type RotatingFileStreamModule = typeof import('rotating-file-stream');
 
 export interface FileSinkOptions {
   file: string;
@@ -20,50 +28,69 @@ export interface FileSinkOptions {
   onError?: (err: Error) => void;
 }
 
+const requireCjs = createRequire(import.meta.url);
+
 export class FileSink implements Sink {
   level: Level;
-  private readonly stream: RotatingFileStream;
+  private stream: RotatingFileStream | undefined;
   private readonly format: (ev: LogEvent) => string;
   private failed = false;
 
-  constructor(opts: FileSinkOptions) {
+  constructor(private readonly opts: FileSinkOptions) {
     this.level = opts.level;
     this.format = opts.format === 'text' ? formatText : formatJson;
-    mkdirSync(dirname(opts.file), { recursive: true });
-    const name = basename(opts.file);
-    this.stream = createStream(
-      // Rotated files: `fnpoll.log.20261122T0318-01.gz` (UTC); the live file keeps its configured name.
-      (time: Date | number | null, index?: number) => {
-        if (!time) return name;
-        const d = typeof time === 'number' ? new Date(time) : time;
-        const stamp = d.toISOString().replace(/[-:]/g, '').slice(0, 13);
-        return `${name}.${stamp}-${String(index ?? 1).padStart(2, '0')}.gz`;
-      },
-      {
-        path: dirname(opts.file),
-        ...(opts.rotateSize > 0 ? { size: `${Math.max(1, Math.ceil(opts.rotateSize / 1024))}K` as `${number}K` } : {}),
-        ...(opts.rotateInterval ? { interval: opts.rotateInterval as `${number}d` } : {}),
-        maxFiles: opts.maxFiles,
-        compress: 'gzip',
-        history: `.${name}.history`,
-      },
-    );
-    this.stream.on('error', (err: Error) => {
-      if (this.failed) return;
-      this.failed = true;
-      opts.onError?.(err);
-    });
   }
 
   write(ev: LogEvent): void {
     if (this.failed) return;
-    this.stream.write(`${this.format(ev)}\n`);
+    const stream = this.stream ?? this.open();
+    stream?.write(`${this.format(ev)}\n`);
   }
 
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.failed) return resolve();
-      this.stream.end(() => resolve());
+      const stream = this.stream;
+      if (this.failed || !stream) return resolve();
+      stream.end(() => resolve());
     });
+  }
+
+  /** Create the directory and the rotating stream; a failure is reported once and the sink goes quiet. */
+  private open(): RotatingFileStream | undefined {
+    const opts = this.opts;
+    try {
+      mkdirSync(dirname(opts.file), { recursive: true });
+      const { createStream } = requireCjs('rotating-file-stream') as RotatingFileStreamModule;
+      const name = basename(opts.file);
+      const stream = createStream(
+        // Rotated files: `fnpoll.log.20261122T0318-01.gz` (UTC); the live file keeps its configured name.
+        (time: Date | number | null, index?: number) => {
+          if (!time) return name;
+          const d = typeof time === 'number' ? new Date(time) : time;
+          const stamp = d.toISOString().replace(/[-:]/g, '').slice(0, 13);
+          return `${name}.${stamp}-${String(index ?? 1).padStart(2, '0')}.gz`;
+        },
+        {
+          path: dirname(opts.file),
+          ...(opts.rotateSize > 0 ? { size: `${Math.max(1, Math.ceil(opts.rotateSize / 1024))}K` as `${number}K` } : {}),
+          ...(opts.rotateInterval ? { interval: opts.rotateInterval as `${number}d` } : {}),
+          maxFiles: opts.maxFiles,
+          compress: 'gzip',
+          history: `.${name}.history`,
+        },
+      );
+      stream.on('error', (err: Error) => this.fail(err));
+      this.stream = stream;
+      return stream;
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+      return undefined;
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.opts.onError?.(err);
   }
 }

@@ -1,7 +1,13 @@
-/** Builds the run's logger from config and command-line flags. */
-import { randomBytes } from 'node:crypto';
+/**
+ * Builds the run's logger from config and command-line flags. `fnpoll run` imports this module
+ * up front but an idle cron run never calls it, so what it needs (the logger, node:crypto, the
+ * file sink) is loaded on first use.
+ */
+import { createRequire } from 'node:module';
 import type { Config } from '../config/types.js';
-import { ConsoleSink, Logger, type Level, type Sink } from './logger.js';
+import type { Level, Logger, Sink } from './logger.js';
+
+const requireCjs = createRequire(import.meta.url);
 
 export interface OutputFlags {
   debug?: boolean | undefined;
@@ -11,6 +17,7 @@ export interface OutputFlags {
 
 /** A short id that ties together every line of one invocation. */
 export function newRunId(): string {
+  const { randomBytes } = requireCjs('node:crypto') as typeof import('node:crypto');
   return randomBytes(4).toString('hex');
 }
 
@@ -26,6 +33,7 @@ export function consoleLevel(flags: OutputFlags, interactive: boolean): Level {
 }
 
 export async function createLogger(config: Config | undefined, flags: OutputFlags, interactive: boolean, runId = newRunId()): Promise<Logger> {
+  const { ConsoleSink, Logger } = await import('./logger.js');
   const sinks: Sink[] = [new ConsoleSink(consoleLevel(flags, interactive))];
   if (config?.poller.logFile) {
     const { FileSink } = await import('./filesink.js');

@@ -238,7 +238,9 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       }
       for (const p of sentReqs) await unlinkQuiet(p);
     }
-    for (const f of touchedFlows) await finishFlowFile(f).catch((err) => log.warn(`cannot tidy ${f}: ${errorText(err)}`));
+    // Lines whose files vanished are marked done, as binkd does, so the flow file can go.
+    const tidy = { root: layout.root, warn: (m: string) => log.warn(m, undefined, 'transfer') };
+    for (const f of touchedFlows) await finishFlowFile(f, tidy).catch((err) => log.warn(`cannot tidy ${f}: ${errorText(err)}`));
 
     if (s.ok) return result('ok', summaryLine(s), { session: s });
     const e = s.error!;

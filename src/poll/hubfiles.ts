@@ -4,10 +4,11 @@
  */
 import type { Config, HubConfig } from '../config/types.js';
 import type { BsoLayout } from '../bso/types.js';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { formatAddress } from '../ftn/address.js';
-import { nodeBase } from '../bso/outbound.js';
-import { flagBusy, readHold } from '../bso/flags.js';
+import { nodeBase, type OutboundDirCache } from '../bso/outbound.js';
+// ../bso/flags.js (and node:crypto behind it) is imported where a flag file exists: an idle run
+// over a clean outbound never needs it.
 
 /**
  * The BSO tree that holds a hub's mail (FTS-5005 §2). binkd's rule: every domain has one outbound
@@ -41,8 +42,33 @@ function defaultZoneOf(config: Config, root: string, hub: HubConfig): number {
   return first.address.zone;
 }
 
+/** Which of a hub's control files exist (exact lower-case names, as flags.ts opens them). */
+export interface ListedControlFiles {
+  bsy: boolean;
+  csy: boolean;
+  hld: boolean;
+}
+
+/**
+ * A hub's `.bsy`/`.csy`/`.hld` as a listing of its BSO directory shows them: one readdir per
+ * directory for all hubs of a plan (shared with the queue summaries through `dirs`), instead of
+ * three failed opens per hub. Only a hub with one of them listed needs hubBusy/hubHeld.
+ */
+export async function listedControlFiles(config: Config, hub: HubConfig, dirs: OutboundDirCache): Promise<ListedControlFiles> {
+  const base = nodeBase(hubLayout(config, hub), hub.address);
+  const stem = basename(base);
+  const found: ListedControlFiles = { bsy: false, csy: false, hld: false };
+  for (const e of (await dirs.list(dirname(base))).get(stem) ?? []) {
+    if (e.name === `${stem}.bsy`) found.bsy = true;
+    else if (e.name === `${stem}.csy`) found.csy = true;
+    else if (e.name === `${stem}.hld`) found.hld = true;
+  }
+  return found;
+}
+
 /** Is someone else in session with, or calling, this hub? Returns why, or undefined. */
 export async function hubBusy(config: Config, hub: HubConfig, now: number): Promise<string | undefined> {
+  const { flagBusy } = await import('../bso/flags.js');
   const base = nodeBase(hubLayout(config, hub), hub.address);
   const opts = { staleAge: config.poller.staleFlagAge, now: () => now };
   for (const ext of ['bsy', 'csy']) {
@@ -63,6 +89,7 @@ export async function hubHeld(
   warn?: (m: string) => void,
   readOnly = false,
 ): Promise<number | undefined> {
+  const { readHold } = await import('../bso/flags.js');
   return readHold(nodeBase(hubLayout(config, hub), hub.address), now, warn, { readOnly });
 }
 

@@ -1,12 +1,14 @@
 /**
  * Gathers what planning needs from disk: what is queued for each hub, and which hubs are busy
- * (someone else's `.bsy`/`.csy`) or held (`.hld` in the future). Reads each outbound directory once.
+ * (someone else's `.bsy`/`.csy`) or held (`.hld` in the future). Reads each outbound directory
+ * once, for the queues and the control files alike: a hub whose directory lists no flag costs no
+ * further file system call, so an idle run over 100 hubs makes a handful of readdirs.
  */
 import type { Config, HubConfig } from '../config/types.js';
 import type { QueueSummary } from '../bso/types.js';
-import { summarizeOutbound } from '../bso/outbound.js';
+import { OutboundDirCache, summarizeOutbound } from '../bso/outbound.js';
 import { addressKey } from '../ftn/address.js';
-import { hubBusy, hubHeld, hubLayout } from './hubfiles.js';
+import { hubBusy, hubHeld, hubLayout, listedControlFiles } from './hubfiles.js';
 import { formatTime } from './status.js';
 
 export interface PlanInputs {
@@ -29,12 +31,14 @@ export async function gatherInputs(
     list.push(hub);
     byRoot.set(root, list);
   }
+  const dirs = new OutboundDirCache();
   const queued = new Map<string, QueueSummary>();
   for (const group of byRoot.values()) {
     const layout = hubLayout(config, group[0]!);
     const sums = await summarizeOutbound(
       layout,
       group.map((h) => h.address),
+      { dirs },
     );
     for (const hub of group) {
       const s = sums.get(addressKey(hub.address));
@@ -43,13 +47,14 @@ export async function gatherInputs(
   }
   const busy = new Map<string, string>();
   for (const hub of hubs) {
-    const why = await hubBusy(config, hub, now);
+    const listed = await listedControlFiles(config, hub, dirs);
+    const why = listed.bsy || listed.csy ? await hubBusy(config, hub, now) : undefined;
     if (why) {
       busy.set(hub.key, why);
       continue;
     }
     // FTS-5005: a .hld in the future means "do not call" for `run`; `now` may still call.
-    if (!opts.force) {
+    if (!opts.force && listed.hld) {
       const until = await hubHeld(config, hub, now, opts.warn, opts.readOnly);
       if (until !== undefined) busy.set(hub.key, `on hold until ${formatTime(until * 1000)} (.hld)`);
     }
