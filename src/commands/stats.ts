@@ -10,7 +10,7 @@ import type { HubConfig } from '../config/types.js';
 import { resolveHubs } from '../config/load.js';
 import { ExitCode, type FailureKind } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
-import type { State } from '../poll/state.js';
+import type { HubTotals, State } from '../poll/state.js';
 import { formatBytes, formatTime } from '../poll/status.js';
 import { loadConfigFor } from './common.js';
 
@@ -31,15 +31,7 @@ export interface StatsSession {
 export interface StatsHub {
   name: string;
   address: string;
-  totals: {
-    sessions: number;
-    sessionsOk: number;
-    sessionsFailed: number;
-    filesSent: number;
-    filesReceived: number;
-    bytesSent: number;
-    bytesReceived: number;
-  };
+  totals: HubTotals & { sessions: number };
   /** sessionsOk / sessions; null before the first session. */
   successRatio: number | null;
   /** Over `recent` (the state keeps no older durations); null when it is empty. */
