@@ -19,7 +19,8 @@ import { IoError, errorText } from '../errors.js';
 
 // The synchronous calls come from node:fs through require(): an ES import of node:fs builds its
 // whole namespace, streams included, which an idle cron run (planning only) would pay for.
-const { readFileSync, statSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+const fsSync = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+const { readFileSync, statSync } = fsSync;
 
 // ---------------------------------------------------------------------------------------------
 // Naming (pure)
@@ -790,7 +791,7 @@ export async function markSent(item: OutboundItem): Promise<void> {
   for (const [flowPath, list] of byFile) {
     let fh;
     try {
-      fh = await open(flowPath, 'r+');
+      fh = syncHandle(flowPath);
     } catch (err) {
       problems.push(`flow file ${flowPath}: cannot open it to mark "${item.path}" sent: ${errorText(err)}`);
       continue;
@@ -807,7 +808,25 @@ export async function markSent(item: OutboundItem): Promise<void> {
   if (problems.length) throw new IoError(problems.join('; '));
 }
 
-type FileHandle = Awaited<ReturnType<typeof open>>;
+/** The part of a FileHandle markLine uses. */
+interface FileHandle {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  write(buffer: Buffer, offset: number, length: number, position: number): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/**
+ * Marks are single bytes in a small file: synchronous calls take microseconds, where each awaited
+ * one is a thread-pool round trip, and the session confirms files one after another.
+ */
+function syncHandle(path: string): FileHandle {
+  const fd = fsSync.openSync(path, 'r+');
+  return {
+    read: async (buffer, offset, length, position) => ({ bytesRead: fsSync.readSync(fd, buffer, offset, length, position) }),
+    write: async (buffer, offset, length, position) => fsSync.writeSync(fd, buffer, offset, length, position),
+    close: async () => fsSync.closeSync(fd),
+  };
+}
 
 /** Mark one line; returns a one-line problem instead of throwing so other lines still get marked. */
 async function markLine(fh: FileHandle, ref: FlowLineRef): Promise<string | undefined> {

@@ -5,7 +5,7 @@
 import type { Config, HubConfig } from '../config/types.js';
 import type { BsoLayout } from '../bso/types.js';
 import { basename, dirname, resolve } from 'node:path';
-import { formatAddress } from '../ftn/address.js';
+import { formatAddress, type FtnAddress } from '../ftn/address.js';
 import { nodeBase, type OutboundDirCache } from '../bso/outbound.js';
 // ../bso/flags.js (and node:crypto behind it) is imported where a flag file exists: an idle run
 // over a clean outbound never needs it.
@@ -54,8 +54,8 @@ export interface ListedControlFiles {
  * directory for all hubs of a plan (shared with the queue summaries through `dirs`), instead of
  * three failed opens per hub. Only a hub with one of them listed needs hubBusy/hubHeld.
  */
-export async function listedControlFiles(config: Config, hub: HubConfig, dirs: OutboundDirCache): Promise<ListedControlFiles> {
-  const base = nodeBase(hubLayout(config, hub), hub.address);
+export async function listedControlFiles(layout: BsoLayout, address: FtnAddress, dirs: OutboundDirCache): Promise<ListedControlFiles> {
+  const base = nodeBase(layout, address);
   const stem = basename(base);
   const found: ListedControlFiles = { bsy: false, csy: false, hld: false };
   for (const e of (await dirs.list(dirname(base))).get(stem) ?? []) {

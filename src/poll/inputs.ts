@@ -24,9 +24,10 @@ export async function gatherInputs(
   opts: { force?: boolean | undefined; readOnly?: boolean | undefined; warn?: (m: string) => void } = {},
 ): Promise<PlanInputs> {
   // Hubs grouped by BSO tree, so each tree's directories are listed once.
+  const layouts = new Map(hubs.map((h) => [h, hubLayout(config, h)] as const));
   const byRoot = new Map<string, HubConfig[]>();
   for (const hub of hubs) {
-    const root = hubLayout(config, hub).root;
+    const root = layouts.get(hub)!.root;
     const list = byRoot.get(root) ?? [];
     list.push(hub);
     byRoot.set(root, list);
@@ -34,7 +35,7 @@ export async function gatherInputs(
   const dirs = new OutboundDirCache();
   const queued = new Map<string, QueueSummary>();
   for (const group of byRoot.values()) {
-    const layout = hubLayout(config, group[0]!);
+    const layout = layouts.get(group[0]!)!;
     const sums = await summarizeOutbound(
       layout,
       group.map((h) => h.address),
@@ -47,7 +48,7 @@ export async function gatherInputs(
   }
   const busy = new Map<string, string>();
   for (const hub of hubs) {
-    const listed = await listedControlFiles(config, hub, dirs);
+    const listed = await listedControlFiles(layouts.get(hub)!, hub.address, dirs);
     const why = listed.bsy || listed.csy ? await hubBusy(config, hub, now) : undefined;
     if (why) {
       busy.set(hub.key, why);

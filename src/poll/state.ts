@@ -9,7 +9,6 @@
  */
 import { lstat, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import { IoError, errorText, type FailureKind } from '../errors.js';
 import { emptyTotals } from './backoff.js';
 
@@ -315,6 +314,7 @@ export async function saveState(path: string, state: State, opts: SaveStateOptio
   const dir = dirname(path);
   try {
     await mkdir(dir, { recursive: true });
+    const { default: writeFileAtomic } = await import('write-file-atomic');
     await writeFileAtomic(path, serializeState(state), { fsync: true });
   } catch (err) {
     throw new IoError(`cannot write state file ${path}: ${errorText(err)}`, { cause: err });

@@ -1,0 +1,194 @@
+/**
+ * Issue 6, item 1: throughput to and from a real binkd hub on loopback, fnpoll against binkd's
+ * own one-shot caller (`binkd -r -p -P <hub> cfg`: -p poll and quit, -P the node to poll, -r no
+ * CRYPT) with the same outbound, the same hub and the same payload (1 × 200 MB + 1000 × 8 KB
+ * packets). Target: fnpoll's wall time ≤ 0.7 × binkd's, both directions, medians of the rounds.
+ *
+ * Each side gets its defaults for block sizes: binkd's oblksize 4096 (the hub's too), fnpoll's
+ * buffer_size 32767. Both run as the cron job would: fnpoll `run` (state removed so the hub is
+ * due), binkd `-p`. A round counts only when verified: exit status, the hub's log (and binkd
+ * caller's) says `done (..., OK`, every file arrived with its hash, nothing extra.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BinkdHub, BINKD } from '../helpers/binkd.js';
+import { BenchNode } from './node.js';
+import { makePayload, verifyDelivered, type PayloadFile } from './payload.js';
+import { expectExit, fmtMB, fmtMs, fmtRate, measure, median, progress, type BenchSettings, type Measured, type Row } from './lib.js';
+
+const HUB = '2:5020/1@fidonet';
+const US = '2:5020/99@fidonet';
+const PASSWORD = 'BenchPw1';
+/** FTS-5005 §2: our outbound name for the hub, %04x%04x of net/node. */
+const HUB_BSO = '139c0001';
+const RATIO_TARGET = 0.7;
+const RUN_TIMEOUT_MS = 120_000;
+
+/** A binkd caller config that shares fnpoll's outbound (`domain` points at it). */
+function binkdCallerConfig(dir: string, outbound: string, port: number): string {
+  return [
+    `log ${join(dir, 'binkd.log')}`,
+    'loglevel 4',
+    'conlog 0',
+    `pid-file ${join(dir, 'binkd.pid')}`,
+    `domain fidonet ${outbound} 2`,
+    `address ${US}`,
+    'sysname "binkd bench caller"',
+    'sysop "Bench Sysop"',
+    'location "Loopback"',
+    'nodeinfo 115200,TCP,BINKP',
+    `inbound ${join(dir, 'inbound')}`,
+    `inbound-nonsecure ${join(dir, 'inbound-insecure')}`,
+    `temp-inbound ${join(dir, 'temp')}`,
+    'timeout 60s',
+    `node ${HUB} 127.0.0.1:${port} ${PASSWORD}`,
+    '',
+  ].join('\n');
+}
+
+/** Plain lines (send and keep): the payload survives every round; only the flow file is rewritten. */
+function flowText(files: readonly PayloadFile[]): string {
+  return `${files.map((f) => f.path).join('\n')}\n`;
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing left
+  }
+}
+
+interface Side {
+  name: 'fnpoll' | 'binkd';
+  /** Prepare the round (flow files, empty inboxes), run, verify; returns wall time. */
+  round(): Promise<number>;
+}
+
+export async function benchThroughput(settings: BenchSettings, root: string): Promise<Row[]> {
+  const full = settings.scale === 'full';
+  const bigSize = full ? 200 * 1024 * 1024 : 8 * 1024 * 1024;
+  const packets = full ? 1000 : 100;
+  const packetSize = 8 * 1024;
+  const dir = join(root, 'throughput');
+  progress(`throughput: writing payload (${fmtMB(bigSize)} + ${packets} × 8 KB)`);
+  const payload = await makePayload(join(dir, 'payload'), bigSize, packets, packetSize);
+  const totalBytes = payload.reduce((n, f) => n + f.size, 0);
+
+  const hub = await BinkdHub.start({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
+  const procs: number[] = [];
+  try {
+    const node = await BenchNode.create(join(dir, 'node'), {
+      address: US,
+      hubs: [{ name: 'hub', address: HUB, port: hub.port, password: PASSWORD }],
+    });
+    const callerDir = join(dir, 'binkd-caller');
+    // binkd refuses a config whose inbound directories do not exist.
+    for (const sub of ['inbound', 'inbound-insecure', 'temp']) await mkdir(join(callerDir, sub), { recursive: true });
+    const callerCfg = join(callerDir, 'binkd.conf');
+    await writeFile(callerCfg, binkdCallerConfig(callerDir, node.outbound, hub.port));
+    const ourFlo = join(node.outbound, `${HUB_BSO}.flo`);
+    const hubFlo = `${hub.outboundFor(US)}.flo`;
+
+    const hubLogSince = async (offset: number): Promise<string> => (await hub.log()).slice(offset);
+    const expectOk = (log: string, re: RegExp, who: string): void => {
+      if (!re.test(log)) throw new Error(`throughput: ${who} did not log an OK session:\n${log.split('\n').slice(-15).join('\n')}`);
+    };
+    const hubOk = /done \(from 2:5020\/99@fidonet, OK\b/;
+    const callerOk = /done \(to 2:5020\/1@fidonet, OK\b/;
+
+    const runFnpoll = async (): Promise<Measured> => {
+      await rm(node.stateFile, { force: true });
+      return measure(process.execPath, node.args('run'), { timeoutMs: RUN_TIMEOUT_MS });
+    };
+    const runBinkd = async (): Promise<Measured> => {
+      await rm(join(callerDir, 'binkd.log'), { force: true });
+      const m = await measure(BINKD, ['-r', '-p', '-P', HUB, callerCfg], { cwd: callerDir, group: true, timeoutMs: RUN_TIMEOUT_MS });
+      if (m.pid !== undefined) procs.push(m.pid);
+      killGroup(m.pid);
+      return m;
+    };
+
+    const send = (who: 'fnpoll' | 'binkd'): Side => ({
+      name: who,
+      round: async () => {
+        await writeFile(ourFlo, flowText(payload));
+        await emptyDir(hub.inbound);
+        await emptyDir(hub.insecureInbound);
+        const logAt = (await hub.log()).length;
+        const m = who === 'fnpoll' ? await runFnpoll() : await runBinkd();
+        expectExit(m, 0, `${who} (send)`);
+        if (who === 'binkd') expectOk(await readText(join(callerDir, 'binkd.log')), callerOk, 'binkd caller');
+        expectOk(await hubLogSince(logAt), hubOk, `binkd hub (${who} sending)`);
+        const problems = await verifyDelivered(hub.inbound, payload);
+        if (problems.length) throw new Error(`throughput: ${who} send: ${problems.slice(0, 5).join('; ')}`);
+        return m.wallMs;
+      },
+    });
+    const receive = (who: 'fnpoll' | 'binkd'): Side => ({
+      name: who,
+      round: async () => {
+        await rm(ourFlo, { force: true });
+        await writeFile(hubFlo, flowText(payload));
+        const inbox = who === 'fnpoll' ? node.inbound : join(callerDir, 'inbound');
+        await emptyDir(inbox);
+        if (who === 'fnpoll') await mkdir(node.tempInbound, { recursive: true });
+        const logAt = (await hub.log()).length;
+        const m = who === 'fnpoll' ? await runFnpoll() : await runBinkd();
+        expectExit(m, 0, `${who} (receive)`);
+        if (who === 'binkd') expectOk(await readText(join(callerDir, 'binkd.log')), callerOk, 'binkd caller');
+        expectOk(await hubLogSince(logAt), hubOk, `binkd hub (${who} receiving)`);
+        // fnpoll keeps its insecure inbound and temp dir inside the inbound: look at regular files only.
+        const problems = await verifyDelivered(inbox, payload);
+        if (problems.length) throw new Error(`throughput: ${who} receive: ${problems.slice(0, 5).join('; ')}`);
+        return m.wallMs;
+      },
+    });
+
+    const rows: Row[] = [];
+    for (const [dirName, make] of [
+      ['send', send],
+      ['receive', receive],
+    ] as const) {
+      const fn: number[] = [];
+      const bk: number[] = [];
+      progress(`throughput ${dirName}: 1 warm-up + ${settings.rounds} rounds, fnpoll and binkd alternating`);
+      for (let r = 0; r <= settings.rounds; r++) {
+        // Alternate who goes first, so neither always runs on a warmer cache.
+        const order = r % 2 ? [make('binkd'), make('fnpoll')] : [make('fnpoll'), make('binkd')];
+        for (const side of order) {
+          const t = await side.round();
+          progress(`  round ${r === 0 ? 'warm-up' : r}: ${side.name} ${fmtMs(t)}`);
+          if (r > 0) (side.name === 'fnpoll' ? fn : bk).push(t);
+        }
+      }
+      const f = median(fn);
+      const b = median(bk);
+      rows.push({
+        id: dirName === 'send' ? '1a' : '1b',
+        what: `${dirName === 'send' ? 'send to' : 'receive from'} binkd hub: ${fmtMB(bigSize)} + ${packets} × 8 KB`,
+        fnpoll: `${fmtMs(f)} (${fmtRate((totalBytes * 1000) / f)})`,
+        baseline: `${fmtMs(b)} (binkd -r -p -P)`,
+        ratio: (f / b).toFixed(2),
+        target: `≤ ${RATIO_TARGET}`,
+        met: f / b <= RATIO_TARGET,
+        note: `fnpoll ${fn.map(fmtMs).join(', ')}; binkd ${bk.map(fmtMs).join(', ')}; frames: fnpoll 32767, binkd 4096 (oblksize default)`,
+      });
+    }
+    return rows;
+  } finally {
+    for (const pid of procs) killGroup(pid);
+    await hub.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function readText(path: string): Promise<string> {
+  return readFile(path, 'latin1').catch(() => '');
+}
