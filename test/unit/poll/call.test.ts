@@ -215,6 +215,22 @@ describe('callHub: BSO bookkeeping', () => {
     assert.deepEqual(await f.node.listInbound(false), []);
   });
 
+  test('large files both ways: the last piece filling the write buffer does not stall the session', T, async () => {
+    // A 1 MiB file whose final frames fill the partial's write buffer used to wait for a 'drain'
+    // that an ending stream never emits: the session then hung until idle_timeout.
+    const big = Buffer.alloc(1024 * 1024 + 123, 7);
+    const hub = await startHub({ files: [{ name: 'big.zip', data: big, mtime: 1_700_000_000 }] });
+    const f = await makeNode(hub.port, {}, { poller: { idle_timeout: '5s' } });
+    const out = await f.node.file('out.bin', Buffer.alloc(3 * 1024 * 1024 + 7, 9));
+    await f.node.outboundFile('139c0001.flo', `^${out}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    // No password: a non-secure session, so the insecure inbound.
+    assert.deepEqual(await f.node.listInbound(true), ['big.zip']);
+    assert.ok((await readFile(join(f.node.insecureInbound, 'big.zip'))).equals(big));
+    assert.equal(hub.received[0]?.size, 3 * 1024 * 1024 + 7);
+  });
+
   test('a partial in the temp inbound is resumed with M_GET at its length', T, async () => {
     const data = pseudoRandomBytes(70_000, 12);
     const hub = await startHub({ password: 'secret', files: [hubFile('nodelist.z47', data)] });
