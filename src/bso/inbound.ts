@@ -350,9 +350,8 @@ export class Inbound {
       }
       if (length > offset) await fsp.truncate(part, offset);
       flags = 'r+';
-    } else if (file.size > SMALL_FILE) {
-      // The sidecar tells a human poking at the temp inbound what a partial is. Small files
-      // arrive in one go; for them it would only cost four syscalls per packet.
+    } else {
+      // The sidecar says what a partial is, for a human (or a test) looking at the temp inbound.
       const meta: Sidecar = { hub: this.hubKey, name: file.name, size: file.size, mtime: file.mtime };
       writeAtomicSync(sidecar, JSON.stringify(meta) + '\n');
     }
