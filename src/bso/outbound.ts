@@ -8,7 +8,7 @@
  * Control files (.bsy/.csy/.hld/.try) are not queue items; ./flags.ts handles them. Callers must
  * hold the node's .bsy before changing its flow files (FTS-5005 §5.1).
  */
-import { open, readdir, readFile, stat, truncate, unlink, mkdir } from 'node:fs/promises';
+import { open, readFile, stat, truncate, unlink, mkdir } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -328,10 +328,14 @@ export class OutboundDirCache {
   }
 }
 
+/**
+ * Synchronous: a readdir takes microseconds, and planning lists a handful of directories, where
+ * each awaited one was a thread-pool round trip on the path every idle cron run takes.
+ */
 async function listDir(dir: string): Promise<DirIndex> {
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = fsSync.readdirSync(dir);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return EMPTY_INDEX;
     throw new IoError(`outbound directory ${dir}: cannot list it: ${errorText(err)}`, { cause: err });

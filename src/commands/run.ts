@@ -1,4 +1,4 @@
-import { lstat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import type { GlobalFlags, Io } from '../cli.js';
 import type { Config, HubConfig } from '../config/types.js';
 import { loadConfig, resolveConfigPath, resolveHubs } from '../config/load.js';
@@ -6,6 +6,8 @@ import { ExitCode } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
 import { createLogger } from '../ops/setup.js';
 import { loadConfigFor, prepareDirs } from './common.js';
+
+const { lstatSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 /**
  * `fnpoll run [hub...]` (cron) and `fnpoll now [hub...]` (forced): the whole invocation.
@@ -79,7 +81,7 @@ export async function commandDryRun(config: Config, hubs: HubConfig[], force: bo
 
 async function exists(path: string): Promise<boolean> {
   try {
-    await lstat(path);
+    lstatSync(path);
     return true;
   } catch {
     return false;

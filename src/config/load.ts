@@ -8,7 +8,7 @@
  *   <file> [<section>] <key>: missing (required)
  * Unknown keys and sections that look like typos end up in `Config.warnings` instead.
  */
-import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 
 import { ConfigError, UsageError, errorText } from '../errors.js';
@@ -25,6 +25,9 @@ import {
   tryParseDuration,
   tryParseSize,
 } from './units.js';
+
+// A small file read once at start: synchronous, through require() (no ES namespace of node:fs).
+const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 export const DEFAULT_CONFIG_PATH = '/etc/fnpoll/fnpoll.ini';
 export const DEFAULT_STATE_FILE = '/var/lib/fnpoll/state.json';
@@ -122,7 +125,7 @@ export async function loadConfig(file: string): Promise<Config> {
   const abs = path.resolve(file);
   let text: string;
   try {
-    text = await readFile(abs, 'utf8');
+    text = readFileSync(abs, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? errorText(err);
     throw new ConfigError(`${abs}: cannot read config: ${code}`, { cause: err });

@@ -1,11 +1,15 @@
 /** Reading the state without side effects, for `--dry-run`, `status`, `stats` and `health`. */
-import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { emptyState, parseState, type State } from './state.js';
 import { errorText } from '../errors.js';
 import type { Config, HubConfig } from '../config/types.js';
 import type { QueueSummary } from '../bso/types.js';
 import { gatherInputs } from './inputs.js';
 import { planRun, type PlanEntry } from './schedule.js';
+
+// Synchronous reads through require(): the idle cron path reads two small files and should not pay
+// a thread-pool round trip, nor the ES namespace of node:fs, for each.
+const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 /**
  * Like loadState, but a corrupt file is only reported, never moved aside: these commands touch
@@ -14,7 +18,7 @@ import { planRun, type PlanEntry } from './schedule.js';
 export async function loadStateReadOnly(path: string, warn: (m: string) => void): Promise<State> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     warn(`state file ${path} is unreadable (${errorText(err)}); showing empty state`);
