@@ -4,7 +4,6 @@
  */
 import { cac, type CAC } from 'cac';
 import { ExitCode, FnpollError, UsageError, ConfigError } from './errors.js';
-import { VERSION } from './version.js';
 
 export interface GlobalFlags {
   config?: string;
@@ -102,7 +101,6 @@ function build(io: Io, setExit: (code: number) => void): CAC {
     });
 
   cli.help();
-  cli.version(VERSION);
   return cli;
 }
 
@@ -125,6 +123,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       throw new UsageError(`unknown command "${firstWord}" (commands: ${COMMANDS.filter((c) => c !== 'help').join(', ')})`);
     }
     const cli = build(io, setExit);
+    // The version is read from package.json only when it is shown (--version, --help).
+    if (argv.some((a) => ['-h', '--help', '-v', '--version'].includes(a)) || firstWord === 'help') {
+      const { VERSION } = await import('./version.js');
+      cli.version(VERSION);
+    }
     cli.parse(['node', 'fnpoll', ...(firstWord === 'help' ? ['--help'] : args)], { run: false });
     if (cli.matchedCommand) await cli.runMatchedCommand();
   } catch (err) {

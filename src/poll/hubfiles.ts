@@ -26,9 +26,18 @@ export function hubLayout(config: Config, hub: HubConfig): BsoLayout {
   return { root, defaultZone: defaultZoneOf(config, root, hub) };
 }
 
+/** Per config: the resolved [node] outbound, so that a plan over many hubs resolves it once. */
+const nodeRoots = new WeakMap<Config, string>();
+
 function defaultZoneOf(config: Config, root: string, hub: HubConfig): number {
+  if (root === config.node.outbound) return config.node.address.zone;
+  let nodeRoot = nodeRoots.get(config);
+  if (nodeRoot === undefined) {
+    nodeRoot = resolve(config.node.outbound);
+    nodeRoots.set(config, nodeRoot);
+  }
   const key = resolve(root);
-  if (key === resolve(config.node.outbound)) return config.node.address.zone;
+  if (key === nodeRoot) return config.node.address.zone;
   const sharing = config.hubs.filter((h) => h.outboundOverride && resolve(h.outbound) === key);
   // A hub missing from config.hubs (a config re-read under a running session) still counts.
   if (!sharing.some((h) => h.key === hub.key)) sharing.push(hub);
