@@ -353,7 +353,7 @@ export class Inbound {
     } else {
       // The sidecar says what a partial is, for a human (or a test) looking at the temp inbound.
       const meta: Sidecar = { hub: this.hubKey, name: file.name, size: file.size, mtime: file.mtime };
-      writeAtomicSync(sidecar, JSON.stringify(meta) + '\n');
+      writeSidecar(sidecar, JSON.stringify(meta) + '\n');
     }
     let fd: number;
     try {
@@ -572,18 +572,14 @@ async function copyInto(file: string, dir: string): Promise<string> {
   return tmp;
 }
 
-/** temp + rename, so a crash leaves the old or the new content (synchronous: a few µs on a local disk). */
-function writeAtomicSync(file: string, data: string): void {
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+/**
+ * The sidecar only describes its partial (nothing reads it to decide anything), so it is written
+ * in place: a torn one after a crash costs nothing, and a temp + rename per received packet did.
+ */
+function writeSidecar(file: string, data: string): void {
   try {
-    fss.writeFileSync(tmp, data, { flag: 'wx' });
-    fss.renameSync(tmp, file);
+    fss.writeFileSync(file, data);
   } catch (err) {
-    try {
-      fss.unlinkSync(tmp);
-    } catch {
-      // never created
-    }
     throw new IoError(`${file}: cannot write: ${errorText(err)}`, { cause: err });
   }
 }
