@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BinkdHub, leftoverBinkdProcesses, type BinkdHubOptions } from '../helpers/binkd.js';
-import { TestNode, fileHash, pseudoRandomBytes, sha256, type NodeOptions, type RunResult } from '../helpers/node.js';
-import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
+import { leftoverBinkdProcesses } from '../helpers/binkd.js';
+import { fileHash, pseudoRandomBytes, sha256 } from '../helpers/node.js';
+import { Cleanups, assertExit, dataFile as makeDataFile, escapeRe, hashes, sessions, waitFor, type DataFile } from '../helpers/interop.js';
 import { parseFlowFile } from '../../src/bso/outbound.js';
 
 const US = '2:5020/99@fidonet';
@@ -27,54 +27,19 @@ const NETMAIL_SIZE = 200;
 /** src/poll/lock.ts treats a run lock untouched for 60 s as stale; age it rather than wait. */
 const STALE_LOCK_AGE_MS = 120_000;
 
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups = new Cleanups();
+const { startHub, makeNode, tempDir } = cleanups;
+const dataFile = (dir: string, name: string, size: number, seed: number): Promise<DataFile> => makeDataFile(dir, name, size, seed, MTIME);
 after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  await cleanups.run();
   assert.deepEqual(await leftoverBinkdProcesses(), [], 'a binkd process outlived its test');
 });
-
-async function startHub(opts: BinkdHubOptions): Promise<BinkdHub> {
-  const hub = await BinkdHub.start(opts);
-  cleanups.push(() => hub.stop());
-  return hub;
-}
-
-async function makeNode(opts: NodeOptions): Promise<TestNode> {
-  const node = await TestNode.create(opts);
-  cleanups.push(() => node.remove());
-  return node;
-}
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await makeTempDir(prefix);
-  cleanups.push(() => removeTempDir(dir));
-  return dir;
-}
-
-/** A file with pseudo-random content and MTIME; returns its path, content and hash. */
-async function dataFile(dir: string, name: string, size: number, seed: number): Promise<{ path: string; data: Buffer; hash: string; name: string }> {
-  await mkdir(dir, { recursive: true });
-  const data = pseudoRandomBytes(size, seed);
-  const path = join(dir, name);
-  await writeFile(path, data);
-  await utimes(path, MTIME, MTIME);
-  return { path, data, hash: sha256(data), name };
-}
 
 /** Write a file (creating its directory) and return its path. */
 async function put(path: string, data: string | Buffer): Promise<string> {
   await mkdir(join(path, '..'), { recursive: true });
   await writeFile(path, data);
   return path;
-}
-
-/** name → sha256 of every regular file in `dir`. */
-async function hashes(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    if (e.isFile()) out.set(e.name, await fileHash(join(dir, e.name)));
-  }
-  return out;
 }
 
 /** Every regular file under `dir`, as paths relative to it. */
@@ -90,10 +55,6 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-function assertExit(r: RunResult, code: number): void {
-  assert.equal(r.code, code, `fnpoll exited ${r.code} (signal ${r.signal}), expected ${code}\nstderr:\n${r.stderr}`);
-}
-
 /** binkd saw an authenticated session from `from` end OK and logged no failure. */
 function assertBinkdOk(log: string, from = US): void {
   assert.match(log, /pwd protected session \(MD5\)/, `binkd did not log a protected session:\n${log}`);
@@ -104,28 +65,6 @@ function assertBinkdOk(log: string, from = US): void {
 /** The files binkd was offered, in order: name and size of each `rcvd msg FILE`. */
 function offered(log: string): { name: string; size: number }[] {
   return [...log.matchAll(/rcvd msg FILE (\S+) (\d+) /g)].map((m) => ({ name: m[1]!, size: Number(m[2]) }));
-}
-
-/** Connections binkd accepted: one `incoming from` line each. */
-function sessions(log: string): number {
-  return log.match(/incoming from 127\.0\.0\.1/g)?.length ?? 0;
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Poll `check` until it returns a value; fail with `what` after `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(25);
-  }
 }
 
 describe('outbound layout against binkd hubs', () => {

@@ -10,12 +10,12 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile, utimes } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { BinkdHub, freePort, leftoverBinkdProcesses, BINKD, type BinkdHubOptions } from '../helpers/binkd.js';
-import { TestNode, fileHash, pseudoRandomBytes, sha256, type NodeOptions, type RunResult } from '../helpers/node.js';
-import { makeTempDir, removeTempDir } from '../helpers/tmp.js';
+import { freePort, leftoverBinkdProcesses, BINKD } from '../helpers/binkd.js';
+import { TestNode, fileHash, pseudoRandomBytes, sha256 } from '../helpers/node.js';
+import { Cleanups, assertExit, dataFile as makeDataFile, delay, escapeRe, hashes, sessions, waitFor, type DataFile } from '../helpers/interop.js';
 import { encodeCommand } from '../../src/binkp/frame.js';
 import { Cmd } from '../../src/binkp/commands.js';
 import { decodeTry, encodeTry } from '../../src/bso/flags.js';
@@ -29,12 +29,14 @@ const NETMAIL_SIZE = 200;
 /** A command-line program we run must end within this; it is killed and the test fails otherwise. */
 const PROGRAM_TIMEOUT_MS = 60_000;
 
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups = new Cleanups();
+const { startHub, makeNode, tempDir } = cleanups;
+const dataFile = (dir: string, name: string, size: number, seed: number): Promise<DataFile> => makeDataFile(dir, name, size, seed, MTIME);
 /** Process groups of the binkds started here (each is spawned as a group leader). */
 const ourGroups = new Set<number>();
 
 after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  await cleanups.run();
   assert.deepEqual(await leftoverBinkdProcesses(), [], 'a hub binkd outlived its test');
   const alive = [...ourGroups].filter(groupAlive);
   for (const g of alive) signalGroup(g, 'SIGKILL');
@@ -58,67 +60,8 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
-async function startHub(opts: BinkdHubOptions): Promise<BinkdHub> {
-  const hub = await BinkdHub.start(opts);
-  cleanups.push(() => hub.stop());
-  return hub;
-}
-
-async function makeNode(opts: NodeOptions): Promise<TestNode> {
-  const node = await TestNode.create(opts);
-  cleanups.push(() => node.remove());
-  return node;
-}
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await makeTempDir(prefix);
-  cleanups.push(() => removeTempDir(dir));
-  return dir;
-}
-
-async function dataFile(dir: string, name: string, size: number, seed: number): Promise<{ path: string; data: Buffer; hash: string; name: string }> {
-  await mkdir(dir, { recursive: true });
-  const data = pseudoRandomBytes(size, seed);
-  const path = join(dir, name);
-  await writeFile(path, data);
-  await utimes(path, MTIME, MTIME);
-  return { path, data, hash: sha256(data), name };
-}
-
-async function hashes(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    if (e.isFile()) out.set(e.name, await fileHash(join(dir, e.name)));
-  }
-  return out;
-}
-
-function assertExit(r: RunResult, code: number): void {
-  assert.equal(r.code, code, `fnpoll exited ${r.code} (signal ${r.signal}), expected ${code}\nstderr:\n${r.stderr}`);
-}
-
-function sessions(log: string): number {
-  return log.match(/incoming from 127\.0\.0\.1/g)?.length ?? 0;
-}
-
 function count(text: string, re: RegExp): number {
   return text.match(new RegExp(re.source, 'g'))?.length ?? 0;
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(25);
-  }
 }
 
 async function readText(path: string): Promise<string> {
