@@ -6,19 +6,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hubSectionLines, type HubSection } from '../helpers/node.js';
 
 /** Repository root (dist/test/bench → ../../..). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const BIN = join(ROOT, 'bin', 'fnpoll.js');
 
-export interface BenchHub {
-  name: string;
-  address: string;
-  port: number;
-  host?: string;
-  password?: string;
-  extra?: Record<string, string | number>;
-}
+/** A hub section, as the tests write them. */
+export type BenchHub = HubSection;
 
 export interface BenchNodeOptions {
   address: string;
@@ -74,17 +69,7 @@ export class BenchNode {
       '',
     ];
     if (opts.performance) lines.push('[performance]', ...kv(opts.performance), '');
-    for (const h of opts.hubs) {
-      lines.push(
-        `[${h.name}]`,
-        `hub_address = ${h.address}`,
-        `hub_hostname = ${h.host ?? '127.0.0.1'}`,
-        `hub_port = ${h.port}`,
-        ...(h.password ? [`password = ${h.password}`] : []),
-        ...kv(h.extra),
-        '',
-      );
-    }
+    lines.push(...hubSectionLines(opts.hubs));
     return lines.join('\n');
   }
 

@@ -97,17 +97,7 @@ export class TestNode {
       '',
     ];
     if (opts.performance) lines.push('[performance]', ...kv(opts.performance), '');
-    for (const h of opts.hubs) {
-      lines.push(
-        `[${h.name}]`,
-        `hub_address = ${h.address}`,
-        `hub_hostname = ${h.host ?? '127.0.0.1'}`,
-        `hub_port = ${h.port}`,
-        ...(h.password ? [`password = ${h.password}`] : []),
-        ...kv(h.extra),
-        '',
-      );
-    }
+    lines.push(...hubSectionLines(opts.hubs));
     await writeFile(this.configPath, lines.join('\n'));
   }
 
@@ -171,6 +161,23 @@ export class TestNode {
   async remove(): Promise<void> {
     await removeTempDir(this.dir);
   }
+}
+
+function kvLines(o: Record<string, string | number> | undefined): string[] {
+  return Object.entries(o ?? {}).map(([k, v]) => `${k} = ${v}`);
+}
+
+/** The INI lines of hub sections (shared with the benchmarks' node). */
+export function hubSectionLines(hubs: readonly HubSection[]): string[] {
+  return hubs.flatMap((h) => [
+    `[${h.name}]`,
+    `hub_address = ${h.address}`,
+    `hub_hostname = ${h.host ?? '127.0.0.1'}`,
+    `hub_port = ${h.port}`,
+    ...(h.password ? [`password = ${h.password}`] : []),
+    ...kvLines(h.extra),
+    '',
+  ]);
 }
 
 export function sha256(data: Buffer): string {
