@@ -209,6 +209,19 @@ describe('fnpoll CLI', () => {
     assert.equal(afterReset.hubs[0]!.due, true);
   });
 
+  test('a state file that cannot be written is a local I/O error (74) naming it', async () => {
+    const n = await node();
+    const { writeFile } = await import('node:fs/promises');
+    const blocker = join(n.dir, 'not-a-dir');
+    await writeFile(blocker, 'a regular file where a directory should be');
+    const text = (await readFile(n.configPath, 'utf8')).replace(/^state_file = .*$/m, `state_file = ${join(blocker, 'state.json')}`);
+    await writeFile(n.configPath, text);
+    const r = await run(['now', '-c', n.configPath]);
+    assert.equal(r.code, 74, r.stderr);
+    assert.match(r.stderr, /not-a-dir/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+
   test('--version prints the version', async () => {
     const lines: string[] = [];
     const orig = console.info;
