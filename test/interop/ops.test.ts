@@ -191,6 +191,26 @@ function logLines(text: string): { level: string; message: string }[] {
     .map((l) => JSON.parse(l) as { level: string; message: string });
 }
 
+/**
+ * Start `fnpoll run` against a hub that stalls in the middle of a file, wait until the partial is
+ * on disk, run `body`, and clean up whatever happens.
+ */
+async function inSession(
+  extraConfig: string,
+  body: (ctx: { s: ReturnType<typeof stallingHub>; env: Env; p: ReturnType<typeof startFnpoll> }) => Promise<void>,
+): Promise<void> {
+  const s = stallingHub();
+  const env = await makeEnv(s.hub, extraConfig);
+  try {
+    const p = startFnpoll(env, ['run']);
+    await s.ready;
+    await partialInTemp(env);
+    await body({ s, env, p });
+  } finally {
+    await dropEnv(env);
+  }
+}
+
 describe('signals in session (real fnpoll process, scripted hub)', { timeout: 5 * TEST_TIMEOUT }, () => {
   test('SIGTERM mid-session: exit 143, state saved with the session, no flags, lock released, partial kept', { timeout: TEST_TIMEOUT }, async () => {
     const s = stallingHub();
@@ -220,29 +240,17 @@ describe('signals in session (real fnpoll process, scripted hub)', { timeout: 5 
   });
 
   test('SIGINT mid-session: exit 130', { timeout: TEST_TIMEOUT }, async () => {
-    const s = stallingHub();
-    const env = await makeEnv(s.hub, 'shutdown_grace = 0');
-    try {
-      const p = startFnpoll(env, ['run']);
-      await s.ready;
-      await partialInTemp(env);
+    await inSession('shutdown_grace = 0', async ({ env, p }) => {
       p.child.kill('SIGINT');
       const { code } = await p.exit;
       assert.equal(code, 130, p.stderr());
       await assertCleanEnd(env);
-    } finally {
-      await dropEnv(env);
-    }
+    });
   });
 
   test('a second SIGTERM ends the run at once, state still saved and flags removed', { timeout: TEST_TIMEOUT }, async () => {
-    const s = stallingHub();
     // With an hour of grace, only the second signal can end this run within the test's timeout.
-    const env = await makeEnv(s.hub, 'shutdown_grace = 1h');
-    try {
-      const p = startFnpoll(env, ['run']);
-      await s.ready;
-      await partialInTemp(env);
+    await inSession('shutdown_grace = 1h', async ({ env, p }) => {
       p.child.kill('SIGTERM');
       await waitFor('the first SIGTERM in the log', async () => /SIGTERM: starting no new session/.test(await readOr(join(env.dir, 'fnpoll.log'))));
       p.child.kill('SIGTERM');
@@ -253,18 +261,11 @@ describe('signals in session (real fnpoll process, scripted hub)', { timeout: 5 
       const state = parseState(await readFile(join(env.dir, 'state.json'), 'utf8'));
       assert.equal(state.hubs.uplink?.history.length, 1);
       await assertCleanEnd(env);
-    } finally {
-      await dropEnv(env);
-    }
+    });
   });
 
   test('SIGHUP with a broken config is logged, the old config kept, and the run completes', { timeout: TEST_TIMEOUT }, async () => {
-    const s = stallingHub();
-    const env = await makeEnv(s.hub, 'shutdown_grace = 1s');
-    try {
-      const p = startFnpoll(env, ['run']);
-      await s.ready;
-      await partialInTemp(env);
+    await inSession('shutdown_grace = 1s', async ({ env, p, s }) => {
       const good = await readFile(env.config, 'utf8');
       await writeFile(env.config, `${good}\n[broken]\nhub_address = not-an-address\n`);
       p.child.kill('SIGHUP');
@@ -278,18 +279,11 @@ describe('signals in session (real fnpoll process, scripted hub)', { timeout: 5 
       const received = await readFile(join(env.dir, 'in', 'big.zip'));
       assert.equal(received.length, BIG_SIZE);
       await assertCleanEnd(env);
-    } finally {
-      await dropEnv(env);
-    }
+    });
   });
 
   test('SIGUSR1 prints a statistics snapshot on stderr (and in the log)', { timeout: TEST_TIMEOUT }, async () => {
-    const s = stallingHub();
-    const env = await makeEnv(s.hub, 'shutdown_grace = 0');
-    try {
-      const p = startFnpoll(env, ['run']);
-      await s.ready;
-      await partialInTemp(env);
+    await inSession('shutdown_grace = 0', async ({ env, p }) => {
       p.child.kill('SIGUSR1');
       const text = await waitFor('the snapshot on stderr', () => /statistics: 1 session\(s\) running, 0 done\n(.*)\n/.exec(p.stderr())?.[1], () => p.stderr());
       assert.match(text, /^uplink: \d+ s, sent 0 files 0 B, received 0 files 4(\.0)? KiB, .*\/s, receiving big\.zip 4096\/1048576$/);
@@ -297,9 +291,7 @@ describe('signals in session (real fnpoll process, scripted hub)', { timeout: 5 
       assert.ok(log.some((l) => l.message === 'statistics: 1 session(s) running, 0 done'));
       p.child.kill('SIGTERM');
       assert.equal((await p.exit).code, 143);
-    } finally {
-      await dropEnv(env);
-    }
+    });
   });
 
   test('SIGUSR2 turns debug logging on: debug lines start appearing in the log file', { timeout: TEST_TIMEOUT }, async () => {
