@@ -12,7 +12,7 @@
  * Who holds the lock is written to the sidecar `<lockFile>.info` (a file inside the lock directory
  * would stop proper-lockfile from removing a stale one): JSON `{pid, host, startedAt}`.
  */
-import { lstat, mkdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';

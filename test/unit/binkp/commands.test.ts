@@ -15,18 +15,7 @@ import {
   sameFile,
   unescapeName,
 } from '../../../src/binkp/commands.js';
-
-/** Deterministic PRNG (mulberry32) so a failing random name can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../helpers/random.js';
 
 // FTS-1026 §5.4: what may appear unescaped in a file name on the wire.
 const PLAIN = /^[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@[\]^_`{|}~]$/;

@@ -96,7 +96,7 @@ describe('zone directories', () => {
   });
 
   test('zone directories in other letter cases are read: OUT.015, out.00F, OUT.002 for the default zone', async () => {
-    const { layout, dir, out } = await fresh();
+    const { layout, dir } = await fresh();
     await put(join(dir, 'OUT.015', '00010064.OUT'), PACKET);
     await put(join(dir, 'out.015', '00010064.dut'), PACKET);
     await put(join(dir, 'out.00F', '00010001.flo'), ''); // a poll request for 15:1/1

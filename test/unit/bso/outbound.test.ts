@@ -1,7 +1,6 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readFile, rm, stat, writeFile, readdir, utimes } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, stat, writeFile, readdir, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   appendFlowLine,
@@ -23,36 +22,16 @@ import {
   type OutboundItem,
 } from '../../../src/bso/outbound.js';
 import type { BsoLayout } from '../../../src/bso/types.js';
+import { OutboundTrees, put, type OutboundTree } from '../../helpers/bso.js';
 import { parseAddress } from '../../../src/ftn/address.js';
 import { IoError } from '../../../src/errors.js';
 
 const A = parseAddress('2:5020/1'); // 139c0001
 const P = parseAddress('2:5020/1.45'); // 139c0001.pnt/0000002d
 
-let base: string;
-before(async () => {
-  base = await mkdtemp(join(tmpdir(), 'fnpoll-outbound-'));
-});
-after(async () => {
-  await rm(base, { recursive: true, force: true });
-});
-
-let counter = 0;
-/** A fresh outbound tree (default zone 2) plus a directory for the files flow lines point at. */
-async function fresh(): Promise<{ layout: BsoLayout; out: string; files: string }> {
-  const dir = join(base, `t${++counter}`);
-  const out = join(dir, 'out');
-  const files = join(dir, 'files');
-  await mkdir(out, { recursive: true });
-  await mkdir(files, { recursive: true });
-  return { layout: { root: out, defaultZone: 2 }, out, files };
-}
-
-async function put(path: string, content: string | Buffer): Promise<string> {
-  await mkdir(join(path, '..'), { recursive: true });
-  await writeFile(path, content);
-  return path;
-}
+const trees = new OutboundTrees('fnpoll-outbound-');
+after(() => trees.remove());
+const fresh = (): Promise<OutboundTree> => trees.fresh();
 
 const exists = (p: string) =>
   stat(p).then(

@@ -3,39 +3,19 @@
  * node at a time). It must say exactly what scanNode's summary says, warnings included: these
  * tests build outbounds with every case the scan distinguishes and compare the two.
  */
-import { test, describe, before, after } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OutboundDirCache, scanNode, summarizeOutbound } from '../../../src/bso/outbound.js';
 import type { BsoLayout } from '../../../src/bso/types.js';
+import { OutboundTrees, put, type OutboundTree } from '../../helpers/bso.js';
 import { addressKey, parseAddress, type FtnAddress } from '../../../src/ftn/address.js';
 import { seededRandom } from '../poll/fixtures.js';
 
-let base: string;
-before(async () => {
-  base = await mkdtemp(join(tmpdir(), 'fnpoll-summary-'));
-});
-after(async () => {
-  await rm(base, { recursive: true, force: true });
-});
-
-let counter = 0;
-async function fresh(): Promise<{ layout: BsoLayout; out: string; files: string }> {
-  const dir = join(base, `t${++counter}`);
-  const out = join(dir, 'out');
-  const files = join(dir, 'files');
-  await mkdir(out, { recursive: true });
-  await mkdir(files, { recursive: true });
-  return { layout: { root: out, defaultZone: 2 }, out, files };
-}
-
-async function put(path: string, content: string | Buffer): Promise<string> {
-  await mkdir(join(path, '..'), { recursive: true });
-  await writeFile(path, content);
-  return path;
-}
+const trees = new OutboundTrees('fnpoll-summary-');
+after(() => trees.remove());
+const fresh = (): Promise<OutboundTree> => trees.fresh();
 
 /** scanNode's summary and warnings per node, and summarizeOutbound's, side by side. */
 async function both(layout: BsoLayout, nodes: FtnAddress[]) {
