@@ -13,7 +13,7 @@ import { HealthStatus, evaluateHealth, unknownLine, type HealthCode } from '../o
 export async function commandHealth(flags: GlobalFlags, io: Io, now: () => number = Date.now): Promise<HealthCode> {
   try {
     const { loadConfig, resolveConfigPath } = await import('../config/load.js');
-    const { loadStateReadOnly } = await import('../poll/readonly.js');
+    const { loadStateReadOnly } = await import('../poll/inputs.js');
     const { readLockInfo } = await import('../poll/lock.js');
     const config = await loadConfig(resolveConfigPath(flags.config));
     const problems: string[] = [];

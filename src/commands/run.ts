@@ -4,7 +4,6 @@ import type { Config, HubConfig } from '../config/types.js';
 import { loadConfig, resolveConfigPath, resolveHubs } from '../config/load.js';
 import { ExitCode } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
-import { createLogger } from '../ops/setup.js';
 import { loadConfigFor, prepareDirs } from './common.js';
 
 const { lstatSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
@@ -20,7 +19,7 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
   if (!force && !config.poller.metricsFile && !flags.verbose && !flags.debug) {
     // The common cron case: nothing is due. Decide that from a read-only look and stop, before the
     // lock, the log file and the protocol stack cost anything.
-    const { planReadOnly } = await import('../poll/readonly.js');
+    const { planReadOnly } = await import('../poll/inputs.js');
     const { plan } = await planReadOnly(config, hubs, Date.now(), { warn: () => undefined });
     // While another run holds the lock, go on to it and report that run (exit 75 naming its pid):
     // otherwise the answer would depend on whether it had created its .csy yet (a hub it is
@@ -29,6 +28,7 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
     if (!plan.some((p) => p.due) && !(await exists(config.poller.lockFile))) return ExitCode.OK;
   }
   await prepareDirs(config);
+  const { createLogger } = await import('../ops/setup.js');
   const log = await createLogger(config, flags, force);
   // Live progress bars: `now` on a terminal only; never in cron, pipes, --quiet or --json.
   let progress: import('../ops/progress.js').ProgressDisplay | undefined;
@@ -64,7 +64,7 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
 
 /** `--dry-run`: what would be polled and why. No lock, no flags, no state write, no network. */
 export async function commandDryRun(config: Config, hubs: HubConfig[], force: boolean, flags: GlobalFlags, io: Io): Promise<number> {
-  const { planReadOnly } = await import('../poll/readonly.js');
+  const { planReadOnly } = await import('../poll/inputs.js');
   const { plan } = await planReadOnly(config, hubs, Date.now(), { force, warn: (m) => io.err(`fnpoll: warning: ${m}\n`) });
   if (flags.json) {
     io.out(`${JSON.stringify({ hubs: plan.map((p) => ({ name: p.hub.name, address: formatAddress(p.hub.address), due: p.due, code: p.code, reason: p.reason })) }, null, 2)}\n`);

@@ -127,7 +127,7 @@ export function statsJson(hubs: HubConfig[], state: State): StatsJson {
 export async function commandStats(selector: string | undefined, flags: GlobalFlags, io: Io): Promise<number> {
   const config = await loadConfigFor(flags, io);
   const hubs = resolveHubs(config, selector === undefined ? [] : [selector]);
-  const { loadStateReadOnly } = await import('../poll/readonly.js');
+  const { loadStateReadOnly } = await import('../poll/inputs.js');
   const state = await loadStateReadOnly(config.poller.stateFile, (m) => io.err(`fnpoll: warning: ${m}\n`));
   const doc = statsJson(hubs, state);
   io.out(flags.json ? `${JSON.stringify(doc, null, 2)}\n` : formatStats(doc.hubs));

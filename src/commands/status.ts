@@ -7,7 +7,7 @@ import { loadConfigFor } from './common.js';
 /** `fnpoll status [--json]`: read-only view of state, plan and queues. */
 export async function commandStatus(flags: GlobalFlags, io: Io): Promise<number> {
   const config = await loadConfigFor(flags, io);
-  const { planReadOnly } = await import('../poll/readonly.js');
+  const { planReadOnly } = await import('../poll/inputs.js');
   const { statusRows, statusJson, formatStatusTable } = await import('../poll/status.js');
   const now = Date.now();
   const { state, plan, queued } = await planReadOnly(config, config.hubs, now, { warn: (m) => io.err(`fnpoll: warning: ${m}\n`) });

@@ -16,7 +16,7 @@
  */
 import type { FailureKind } from '../errors.js';
 import type { HubConfig } from '../config/types.js';
-import type { HistoryEntry, HubState, HubTotals } from './state.js';
+import { emptyHubState, type HistoryEntry, type HubState, type HubTotals } from './state.js';
 
 /** Jitter takes off up to this fraction of the capped delay: the delay lies in [0.75, 1] × capped. */
 export const JITTER_FRACTION = 0.25;
@@ -71,13 +71,8 @@ function jitter(capped: number, random: () => number): number {
   return capped - Math.floor(capped * JITTER_FRACTION * r);
 }
 
-export function emptyTotals(): HubTotals {
-  return { sessionsOk: 0, sessionsFailed: 0, filesSent: 0, filesReceived: 0, bytesSent: 0, bytesReceived: 0 };
-}
-
-export function emptyHubState(): HubState {
-  return { consecutiveFailures: 0, totals: emptyTotals(), history: [] };
-}
+// The empty values belong to the state's shape; re-exported here, where sessions build on them.
+export { emptyHubState, emptyTotals } from './state.js';
 
 /** One line, no control characters, at most MAX_MESSAGE_LENGTH characters. */
 export function oneLine(text: string, max = MAX_MESSAGE_LENGTH): string {

@@ -10,7 +10,6 @@
 import { lstat, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IoError, errorText, type FailureKind } from '../errors.js';
-import { emptyTotals } from './backoff.js';
 
 export const STATE_VERSION = 1;
 
@@ -57,6 +56,14 @@ export interface State {
   version: typeof STATE_VERSION;
   /** Keyed by `HubConfig.key`. */
   hubs: Record<string, HubState>;
+}
+
+export function emptyTotals(): HubTotals {
+  return { sessionsOk: 0, sessionsFailed: 0, filesSent: 0, filesReceived: 0, bytesSent: 0, bytesReceived: 0 };
+}
+
+export function emptyHubState(): HubState {
+  return { consecutiveFailures: 0, totals: emptyTotals(), history: [] };
 }
 
 export function emptyState(): State {
