@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { readdir, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BinkdHub, leftoverBinkdProcesses } from '../helpers/binkd.js';
-import { TestNode, fileHash, pseudoRandomBytes, sha256, type RunResult } from '../helpers/node.js';
+import { TestNode, fileHash, pseudoRandomBytes, sha256 } from '../helpers/node.js';
+import { Cleanups, assertExit } from '../helpers/interop.js';
 
 const HUB = '2:5020/1@fidonet';
 const US = '2:5020/99@fidonet';
@@ -18,32 +19,25 @@ const PASSWORD = 'Sekr3tPw';
 /** src/poll/lock.ts DEFAULT_LOCK_STALE_MS is 60 s; a lock this old is certainly stale. */
 const STALE_AGE_MS = 120_000;
 
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups = new Cleanups();
 after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  await cleanups.run();
   assert.deepEqual(await leftoverBinkdProcesses(), [], 'a binkd process outlived its test');
 });
 
 async function startHub(): Promise<BinkdHub> {
-  const hub = await BinkdHub.start({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
-  cleanups.push(() => hub.stop());
-  return hub;
+  return cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
 }
 
 /** A node whose session with the hub is held open by a bandwidth limit (bytes/s). */
 async function makeNode(hub: BinkdHub, bandwidthLimit?: string): Promise<TestNode> {
-  const node = await TestNode.create({
+  return cleanups.makeNode({
     address: US,
     hubs: [{ name: 'hub', address: HUB, port: hub.port, password: PASSWORD }],
     ...(bandwidthLimit ? { performance: { bandwidth_limit: bandwidthLimit } } : {}),
   });
-  cleanups.push(() => node.remove());
-  return node;
 }
 
-function assertExit(r: RunResult, code: number): void {
-  assert.equal(r.code, code, `fnpoll exited ${r.code} (signal ${r.signal}), expected ${code}\nstderr:\n${r.stderr}`);
-}
 
 function count(text: string, re: RegExp): number {
   return text.match(new RegExp(re.source, 'g'))?.length ?? 0;

@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BinkdHub, leftoverBinkdProcesses, type BinkdNode } from '../helpers/binkd.js';
-import { TestNode, fileHash, pseudoRandomBytes, sha256, type HubSection, type RunResult } from '../helpers/node.js';
+import { TestNode, fileHash, pseudoRandomBytes, sha256, type HubSection } from '../helpers/node.js';
+import { Cleanups, assertExit } from '../helpers/interop.js';
 
 const HUB = '2:5020/1@fidonet';
 const US = '2:5020/99@fidonet';
@@ -20,26 +21,22 @@ const PASSWORD = 'Sekr3tPw';
 /** Fixed, whole-second mtimes: binkd passes them on the wire and the receiver must keep them. */
 const MTIME = 1_700_000_000;
 
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups = new Cleanups();
 after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  await cleanups.run();
   assert.deepEqual(await leftoverBinkdProcesses(), [], 'a binkd process outlived its test');
 });
 
 async function startHub(nodes: BinkdNode[], opts: { noCram?: boolean } = {}): Promise<BinkdHub> {
-  const hub = await BinkdHub.start({ address: HUB, nodes, noCram: opts.noCram });
-  cleanups.push(() => hub.stop());
-  return hub;
+  return cleanups.startHub({ address: HUB, nodes, noCram: opts.noCram });
 }
 
 async function makeNode(hub: BinkdHub, section: Partial<HubSection> = {}, more: { performance?: Record<string, string | number> } = {}): Promise<TestNode> {
-  const node = await TestNode.create({
+  return cleanups.makeNode({
     address: US,
     hubs: [{ name: 'hub', address: HUB, port: hub.port, password: PASSWORD, ...section }],
     ...(more.performance ? { performance: more.performance } : {}),
   });
-  cleanups.push(() => node.remove());
-  return node;
 }
 
 /** A file with pseudo-random content and a fixed mtime under `dir`; returns path and hash. */
@@ -72,9 +69,6 @@ function assertBinkdOk(log: string, auth: 'MD5' | 'plain text' = 'MD5'): void {
   assert.doesNotMatch(log, /\bfailed\b/, `binkd logged a failure:\n${log}`);
 }
 
-function assertExit(r: RunResult, code: number): void {
-  assert.equal(r.code, code, `fnpoll exited ${r.code} (signal ${r.signal}), expected ${code}\nstderr:\n${r.stderr}`);
-}
 
 /** Lines fnpoll printed at error level on stderr (the console sink tags them `error: `). */
 function errorLines(stderr: string): string[] {

@@ -8,29 +8,26 @@ import { existsSync } from 'node:fs';
 import { readdir, stat, writeFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BinkdHub, freePort, leftoverBinkdProcesses } from '../helpers/binkd.js';
-import { TestNode, fileHash, pseudoRandomBytes, sha256, type RunResult } from '../helpers/node.js';
+import { TestNode, fileHash, pseudoRandomBytes, sha256 } from '../helpers/node.js';
+import { Cleanups, assertExit } from '../helpers/interop.js';
 
 const HUB = '2:5020/1@fidonet';
 const US = '2:5020/99@fidonet';
 const HUB_BSO = '139c0001';
 const PASSWORD = 'Sekr3tPw';
 
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups = new Cleanups();
 after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  await cleanups.run();
   assert.deepEqual(await leftoverBinkdProcesses(), [], 'a binkd process outlived its test');
 });
 
 async function startHub(): Promise<BinkdHub> {
-  const hub = await BinkdHub.start({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
-  cleanups.push(() => hub.stop());
-  return hub;
+  return cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
 }
 
 async function makeNode(port: number): Promise<TestNode> {
-  const node = await TestNode.create({ address: US, hubs: [{ name: 'hub', address: HUB, port, password: PASSWORD }] });
-  cleanups.push(() => node.remove());
-  return node;
+  return cleanups.makeNode({ address: US, hubs: [{ name: 'hub', address: HUB, port, password: PASSWORD }] });
 }
 
 /** Connections binkd accepted so far: one `incoming from` line each. */
@@ -38,9 +35,6 @@ async function sessionsAt(hub: BinkdHub): Promise<number> {
   return (await hub.log()).match(/incoming from 127\.0\.0\.1/g)?.length ?? 0;
 }
 
-function assertExit(r: RunResult, code: number): void {
-  assert.equal(r.code, code, `fnpoll exited ${r.code} (signal ${r.signal}), expected ${code}\nstderr:\n${r.stderr}`);
-}
 
 interface StatusHubJson {
   name: string;
