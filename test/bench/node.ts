@@ -10,7 +10,7 @@ import { hubSectionLines, type HubSection } from '../helpers/node.js';
 
 /** Repository root (dist/test/bench → ../../..). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const BIN = join(ROOT, 'bin', 'fnpoll.js');
+export const BIN = join(ROOT, 'bin', 'fnpoll.cjs');
 
 /** A hub section, as the tests write them. */
 export type BenchHub = HubSection;
@@ -73,7 +73,7 @@ export class BenchNode {
     return lines.join('\n');
   }
 
-  /** argv for `node bin/fnpoll.js <args> -c <config>`. */
+  /** argv for `node bin/fnpoll.cjs <args> -c <config>`. */
   args(...args: string[]): string[] {
     return [BIN, ...args, '-c', this.configPath];
   }

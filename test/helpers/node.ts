@@ -1,6 +1,6 @@
 /**
  * A throwaway fnpoll node for tests: a temp dir with outbound, inbound and a config file, plus a
- * way to run the real CLI (`node bin/fnpoll.js`) against it as a child process.
+ * way to run the real CLI (`node bin/fnpoll.cjs`) against it as a child process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile, readFile, readdir, utimes } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { makeTempDir, removeTempDir } from './tmp.js';
 
 /** Repository root (dist/test/helpers → ../../..). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const BIN = join(ROOT, 'bin', 'fnpoll.js');
+export const BIN = join(ROOT, 'bin', 'fnpoll.cjs');
 
 export interface HubSection {
   name: string;

@@ -1,5 +1,5 @@
 /**
- * Operations, end to end: a real `fnpoll` process (node bin/fnpoll.js, built by tsc) in session
+ * Operations, end to end: a real `fnpoll` process (node bin/fnpoll.cjs, built by tsc) in session
  * with the scripted hub on 127.0.0.1, real signals, and the files it leaves behind.
  *
  * To hold a session in flight, the hub answers M_PWD by hand: M_OK, then an M_FILE of 1 MiB and
@@ -19,7 +19,7 @@ import { Cmd, formatFileArgs } from '../../src/binkp/commands.js';
 import { cramResponse } from '../../src/binkp/cram.js';
 import { parseState } from '../../src/poll/state.js';
 
-const FNPOLL = fileURLToPath(new URL('../../../bin/fnpoll.js', import.meta.url));
+const FNPOLL = fileURLToPath(new URL('../../../bin/fnpoll.cjs', import.meta.url));
 const PASSWORD = 'Ops-Secret-8472';
 const HUB_ADDRESS = '2:5020/1';
 const BIG_SIZE = 1024 * 1024;

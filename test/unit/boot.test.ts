@@ -1,0 +1,54 @@
+/**
+ * Start-up (src/boot.cts): bin/fnpoll.cjs runs the single-file build with V8's code cache, and
+ * `--debug` loads it with source maps so that stack traces name the TypeScript sources.
+ */
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { BUNDLE, CODE_CACHE, loadBundle } from '../../src/boot.cjs';
+import { TestNode } from '../helpers/node.js';
+
+describe('start-up from the single-file build', () => {
+  const nodes: TestNode[] = [];
+  after(async () => {
+    for (const n of nodes) await n.remove();
+  });
+  async function node(): Promise<TestNode> {
+    const n = await TestNode.create({ hubs: [{ name: 'hub1', address: '2:5020/1@fidonet', port: 1, password: 'pw' }] });
+    nodes.push(n);
+    return n;
+  }
+
+  test('the build wrote a code cache that this node accepts', async () => {
+    // A cache V8 refuses (another Node, a bundle rebuilt without training) costs ~8 ms per run
+    // and nothing else would notice.
+    assert.ok((await readFile(CODE_CACHE)).length > 10_000, `${CODE_CACHE} is missing or tiny`);
+    const loaded = loadBundle();
+    assert.equal(loaded.cacheRejected, false);
+    assert.equal(typeof loaded.cli.main, 'function');
+    assert.equal(loadBundle({ cache: false }).cacheRejected, undefined);
+  });
+
+  test('the bundle runs the same CLI: a dry run through bin/fnpoll.cjs', async () => {
+    const n = await node();
+    const r = await n.run(['run', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^poll {2}hub1 {2}2:5020\/1@fidonet +never polled successfully$/m);
+    assert.match(r.stdout, /dry run: 1 of 1 hub would be polled; nothing was changed/);
+    assert.match(await readFile(BUNDLE, 'utf8'), /^var __fnpollModuleUrl = /);
+  });
+
+  test('an error is one line; with --debug, a stack trace naming the TypeScript sources', async () => {
+    const n = await node();
+    await writeFile(n.configPath, '[node]\naddress = not-an-address\n');
+    const plain = await n.run(['status']);
+    assert.equal(plain.code, 78);
+    assert.doesNotMatch(plain.stderr, /\n\s+at /);
+    assert.match(plain.stderr, /\[node\] address: "not-an-address"/);
+
+    const debug = await n.run(['status', '--debug']);
+    assert.equal(debug.code, 78);
+    assert.match(debug.stderr, /^ConfigError: /m);
+    assert.match(debug.stderr, /\n\s+at .*src\/config\/load\.ts:\d+:\d+/);
+  });
+});
