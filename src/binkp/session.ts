@@ -353,6 +353,9 @@ export class CallerSession {
     if (this.stage === 'transfer') this.batchMsgs++;
     const shown = id === Cmd.M_PWD ? '********' : typeof text === 'string' ? text : '<binary>';
     this.log('debug', 'protocol', `send ${commandName(id)} ${shown}`.trimEnd());
+    // Commands sent in one go (a file's M_GOT after each of many small files in one socket read)
+    // leave in one write.
+    if (this.stage === 'transfer') this.corkTick();
     this.socket.write(encodeCommand(id, text));
   }
 
@@ -956,6 +959,19 @@ export class CallerSession {
     }
     return slots;
   }
+
+  /** Hold back this tick's writes and hand them to the kernel in one writev when it ends. */
+  private corkTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.socket.uncork();
+    });
+  }
+
+  private corked = false;
 
   private giveBuffer(b: Buffer): void {
     this.freeBuffers.push(b);

@@ -392,11 +392,13 @@ export class Inbound {
       const full = inside(dir, cand);
       let st;
       try {
-        st = fss.lstatSync(full);
+        // No exception for the usual answer (no such file): building one costs more than the call.
+        st = fss.lstatSync(full, { throwIfNoEntry: false });
       } catch (err) {
-        if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') return undefined;
+        if (errCode(err) === 'ENOTDIR') return undefined;
         throw new IoError(`${full}: cannot stat: ${errorText(err)}`, { cause: err });
       }
+      if (!st) return undefined;
       if (st.isFile() && st.size === file.size && sameTime(st.mtimeMs, file.mtime)) return full;
     }
     return undefined;
@@ -407,7 +409,8 @@ export class Inbound {
     const { part, sidecar } = this.partialPaths(file);
     let length: number;
     try {
-      const st = fss.lstatSync(part);
+      const st = fss.lstatSync(part, { throwIfNoEntry: false });
+      if (!st) return 0;
       if (!st.isFile()) throw new IoError(`${part}: partial for ${file.name} is not a regular file`);
       length = st.size;
     } catch (err) {

@@ -19,7 +19,7 @@
  *   console quiet; `loglevel 6` logs every frame ("send message ...", "rcvd msg ...").
  * - binkd exits 0 even when a call failed: judge by its log ("done (to ..., OK, ...").
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile, utimes } from 'node:fs/promises';
@@ -56,6 +56,18 @@ export interface BinkdHubOptions {
 
 /** Every process group this module started, for the "nothing left running" check. */
 const startedGroups = new Set<number>();
+
+let clockTicks: number | undefined;
+
+/** sysconf(_SC_CLK_TCK), the unit of the times in /proc/<pid>/stat. */
+function clockTicksPerSecond(): number {
+  if (clockTicks === undefined) {
+    const out = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    if (!Number.isInteger(out) || out <= 0) throw new Error(`getconf CLK_TCK: unexpected "${out}"`);
+    clockTicks = out;
+  }
+  return clockTicks;
+}
 
 /** A free TCP port on 127.0.0.1 (bind to port 0, read it, close). */
 export function freePort(): Promise<number> {
@@ -285,6 +297,20 @@ export class BinkdHub {
     this.address = address;
     this.domain = domain;
     this.zone = parseAddress(address).zone;
+  }
+
+  /**
+   * CPU time (user + system, ms) of the hub's finished session processes so far: binkd forks one
+   * per session and reaps it, so Linux adds it to the server's cutime/cstime (proc(5)).
+   */
+  async sessionCpuMs(): Promise<number> {
+    const pid = this.proc.child.pid;
+    const stat = pid === undefined ? '' : await readText(`/proc/${pid}/stat`);
+    // Fields after the ")" that closes the command name: state is field 3, cutime 16, cstime 17.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[13]) + Number(fields[14]);
+    if (!Number.isFinite(ticks)) throw new Error(`binkd hub: cannot read /proc/${pid}/stat`);
+    return (ticks * 1000) / clockTicksPerSecond();
   }
 
   /** Write a config in a fresh temp dir and run `binkd -s` on a free loopback port. */
