@@ -6,18 +6,13 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { BUNDLE, CODE_CACHE, loadBundle } from '../../src/boot.cjs';
-import { TestNode } from '../helpers/node.js';
+import type { TestNode } from '../helpers/node.js';
+import { Cleanups } from '../helpers/interop.js';
 
 describe('start-up from the single-file build', () => {
-  const nodes: TestNode[] = [];
-  after(async () => {
-    for (const n of nodes) await n.remove();
-  });
-  async function node(): Promise<TestNode> {
-    const n = await TestNode.create({ hubs: [{ name: 'hub1', address: '2:5020/1@fidonet', port: 1, password: 'pw' }] });
-    nodes.push(n);
-    return n;
-  }
+  const cleanups = new Cleanups();
+  after(() => cleanups.run());
+  const node = (): Promise<TestNode> => cleanups.makeNode({ hubs: [{ name: 'hub1', address: '2:5020/1@fidonet', port: 1, password: 'pw' }] });
 
   test('the build wrote a code cache that this node accepts', async () => {
     // A cache V8 refuses (another Node, a bundle rebuilt without training) costs ~8 ms per run
