@@ -3,7 +3,7 @@
  * (`dist/bundle/fnpoll.cjs`, made by `npm run build` from tsc's output), not from the ES modules
  * under `dist/src`. Most cron runs find nothing due and end after ~20 ms of work, so how fast Node
  * gets the code running decides what such a run costs. On Node 20, measured on an idle run with
- * 100 hubs (README "Performance"):
+ * 100 hubs (README "Benchmarks"):
  * - Node's ES module loader, 17 modules, each resolved and read asynchronously: ~98 ms;
  * - one CommonJS file loaded synchronously: ~87 ms;
  * - the same file with V8's code cache (below): ~79 ms; `node -e 0` takes ~61 ms.
