@@ -3,38 +3,23 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig } from '../../../src/config/load.js';
-import { parseIni } from '../../../src/config/ini.js';
 import type { Config } from '../../../src/config/types.js';
 import { emptyState, serializeState, type State } from '../../../src/poll/state.js';
 import { emptyHubState } from '../../../src/poll/backoff.js';
 import type { LockStatus } from '../../../src/poll/lock.js';
 import { HealthStatus, evaluateHealth, lockProblem, perfLabel, thresholds, unknownLine } from '../../../src/ops/health.js';
 import { commandHealth } from '../../../src/commands/health.js';
-import { HOUR, MINUTE, T0 } from '../poll/fixtures.js';
+import { HOUR, MINUTE, T0, configFromIni } from '../poll/fixtures.js';
 
 function config(extra = '', hubs?: string, dir = '/srv/fido'): Config {
-  const file = join(dir, 'fnpoll.ini');
-  const text = `[node]
-address = 2:5020/1234
-outbound = out
-inbound = in
-[poller]
-state_file = state.json
-poll_interval = 1h
-${extra}
-${
-  hubs ??
-  `[fido]
+  const fallback = `[fido]
 hub_address = 2:5020/1
 hub_hostname = hub.example.net
 [fsx net]
 hub_address = 21:1/100@fsxnet
 hub_hostname = fsx.example.net
-poll_frequency = 30m`
-}
-`;
-  return buildConfig(parseIni(text, file), file);
+poll_frequency = 30m`;
+  return configFromIni(dir, `poll_interval = 1h\n${extra}`, hubs ?? fallback);
 }
 
 /** Both hubs polled successfully `ago` before T0. */

@@ -5,12 +5,11 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig } from '../../../src/config/load.js';
-import { parseIni } from '../../../src/config/ini.js';
 import type { Config } from '../../../src/config/types.js';
 import type { CallResult } from '../../../src/poll/call.js';
 import type { SessionResult } from '../../../src/binkp/session.js';
 import { Logger, MemorySink } from '../../../src/ops/logger.js';
+import { configFromIni } from '../poll/fixtures.js';
 import {
   HOOK_MAX_LOG_LINES,
   describeHookOutcome,
@@ -25,26 +24,18 @@ import {
 const PASSWORD = 'Sekr1t-pw';
 
 function config(dir: string, extra = ''): Config {
-  const file = join(dir, 'fnpoll.ini');
-  const text = `[node]
-address = 2:5020/1234
-outbound = out
-inbound = in
-[poller]
-state_file = state.json
-on_failure = global-failure-hook
-shutdown_grace = 1s
-${extra}
-[fido]
+  return configFromIni(
+    dir,
+    `on_failure = global-failure-hook\nshutdown_grace = 1s\n${extra}`,
+    `[fido]
 hub_address = 2:5020/1
 hub_hostname = hub.example.net
 password = ${PASSWORD}
 on_success = hub-success-hook
 [other]
 hub_address = 2:5020/2
-hub_hostname = other.example.net
-`;
-  return buildConfig(parseIni(text, file), file);
+hub_hostname = other.example.net`,
+  );
 }
 
 function session(over: Partial<SessionResult> = {}): SessionResult {

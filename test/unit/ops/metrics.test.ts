@@ -3,8 +3,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig } from '../../../src/config/load.js';
-import { parseIni } from '../../../src/config/ini.js';
 import type { Config } from '../../../src/config/types.js';
 import type { RunSummary } from '../../../src/poll/run.js';
 import { emptyState, type State } from '../../../src/poll/state.js';
@@ -12,27 +10,20 @@ import { emptyHubState } from '../../../src/poll/backoff.js';
 import { Logger, MemorySink } from '../../../src/ops/logger.js';
 import { escapeHelp, escapeLabelValue, formatValue, renderMetrics, writeMetricsFile } from '../../../src/ops/metrics.js';
 import { afterRun } from '../../../src/ops/after.js';
-import { HOUR, MINUTE, SECOND, T0 } from '../poll/fixtures.js';
+import { HOUR, MINUTE, SECOND, T0, configFromIni } from '../poll/fixtures.js';
 
 function config(dir = '/srv/fido', extra = ''): Config {
-  const file = join(dir, 'fnpoll.ini');
-  const text = `[node]
-address = 2:5020/1234
-outbound = out
-inbound = in
-[poller]
-state_file = state.json
-poll_interval = 1h
-${extra}
-[fido]
+  return configFromIni(
+    dir,
+    `poll_interval = 1h\n${extra}`,
+    `[fido]
 hub_address = 2:5020/1
 hub_hostname = hub.example.net
 [fsx"net\\]
 hub_address = 21:1/100@fsxnet
 hub_hostname = fsx.example.net
-hub_port = 24555
-`;
-  return buildConfig(parseIni(text, file), file);
+hub_port = 24555`,
+  );
 }
 
 function summary(over: Partial<RunSummary> = {}): RunSummary {

@@ -1,5 +1,8 @@
-/** Shared test fixtures for test/unit/poll (not a test file itself). */
-import type { HubConfig } from '../../../src/config/types.js';
+/** Shared test fixtures for test/unit/poll and test/unit/ops (not a test file itself). */
+import { join } from 'node:path';
+import { buildConfig } from '../../../src/config/load.js';
+import { parseIni } from '../../../src/config/ini.js';
+import type { Config, HubConfig } from '../../../src/config/types.js';
 import type { QueueSummary } from '../../../src/bso/types.js';
 import type { SessionStats } from '../../../src/poll/backoff.js';
 import { parseAddress } from '../../../src/ftn/address.js';
@@ -58,4 +61,22 @@ export function seededRandom(seed: number): () => number {
     a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
     return a / 4294967296;
   };
+}
+
+/**
+ * A Config from INI text, as if read from `<dir>/fnpoll.ini`: node 2:5020/1234 with `out`/`in`
+ * and `state.json`, then `poller` (more [poller] lines) and `rest` (hub sections).
+ */
+export function configFromIni(dir: string, poller: string, rest: string): Config {
+  const file = join(dir, 'fnpoll.ini');
+  const text = `[node]
+address = 2:5020/1234
+outbound = out
+inbound = in
+[poller]
+state_file = state.json
+${poller}
+${rest}
+`;
+  return buildConfig(parseIni(text, file), file);
 }
