@@ -92,6 +92,7 @@ class StreamLink implements SessionLink {
       this.session.badFrame(errorText(err));
       return;
     }
+    this.session.endOfRead();
     // bandwidth_limit on receiving: stop reading until the tokens for this chunk are there; TCP
     // backpressure then slows the hub.
     if (this.throttle && !this.closing) {

@@ -40,10 +40,12 @@ function memEnv(received: { bytes: number; data: Buffer[] }): SessionEnv {
         get received() {
           return n;
         },
-        write(chunk: Buffer): void {
-          received.data.push(Buffer.from(chunk));
-          received.bytes += chunk.length;
-          n += chunk.length;
+        write(chunks: readonly Buffer[]): void {
+          for (const chunk of chunks) {
+            received.data.push(Buffer.from(chunk));
+            received.bytes += chunk.length;
+            n += chunk.length;
+          }
         },
         close: async () => undefined,
       };
