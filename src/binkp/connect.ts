@@ -30,6 +30,33 @@ export interface RunOptions {
   timers?: Timers;
 }
 
+/** Bytes of one read from a socket we dialled ourselves. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Sockets made by dialTcp() read into one reused buffer (net's `onread`) instead of a fresh one
+ * per read: 200 MB received is then no longer 200 MB of garbage. Their reads reach the link
+ * through here; any other Duplex (TLS, a proxy tunnel) emits 'data' as usual.
+ */
+const reusedReads = new WeakMap<Duplex, ReusedReader>();
+
+/** Reads of a dialled socket; those before the link attached are kept (copied) for it. */
+class ReusedReader {
+  private deliver: ((chunk: Buffer) => void) | undefined;
+  private early: Buffer[] = [];
+
+  read(chunk: Buffer): boolean {
+    if (this.deliver) this.deliver(chunk);
+    else this.early.push(Buffer.from(chunk));
+    return true;
+  }
+
+  attach(deliver: (chunk: Buffer) => void): void {
+    this.deliver = deliver;
+    for (const chunk of this.early.splice(0)) deliver(chunk);
+  }
+}
+
 /** Why input is paused; reading resumes when no reason is left. */
 const PAUSED_BY_SESSION = 1;
 const PAUSED_BY_THROTTLE = 2;
@@ -72,7 +99,9 @@ class StreamLink implements SessionLink {
         session.remoteClosed();
       });
     });
-    stream.on('data', (chunk: Buffer) => this.received(chunk));
+    const reused = reusedReads.get(stream);
+    if (reused) reused.attach((chunk) => this.received(chunk));
+    else stream.on('data', (chunk: Buffer) => this.received(chunk));
     stream.on('end', () => session.remoteClosed());
     // An error (e.g. a reset right after the hub's M_ERR) is judged like a close: frames that
     // already arrived are handled first, so the hub's own words are not lost.
@@ -251,7 +280,16 @@ function dialError(err: NodeJS.ErrnoException, target: DialTarget): SessionError
 /** TCP connect bounded by `timeoutMs`. */
 export function dialTcp(target: DialTarget, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: target.host, port: target.port });
+    const reader = new ReusedReader();
+    const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const socket = netConnect({
+      host: target.host,
+      port: target.port,
+      // Each read is handled before the next one reuses the buffer: the session copies what it
+      // keeps (frames queued behind an env call; command payloads are copied by the decoder).
+      onread: { buffer, callback: (n: number, buf: Uint8Array) => reader.read(Buffer.from(buf.buffer, buf.byteOffset, n)) },
+    });
+    reusedReads.set(socket, reader);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(

@@ -505,12 +505,14 @@ export class CallerSession {
 
   /**
    * (Part of) a data frame's payload from the hub. The hot path of receiving: with nothing
-   * queued ahead of it, the piece goes straight to the partial file.
+   * queued ahead of it, the piece goes to the partial file by the end of this read (`endOfRead`).
+   * `piece` is valid only until then: the link may reuse its buffer for the next read.
    */
   data(piece: Buffer): void {
     if (this.ended) return;
     if (this.busy || this.inputHead < this.inputs.length) {
-      this.enqueue({ kind: 'data', piece });
+      // Copied: the link may reuse its read buffer once this read is handled.
+      this.enqueue({ kind: 'data', piece: Buffer.from(piece) });
       return;
     }
     try {

@@ -10,7 +10,7 @@
  * Received names are hostile: they pass through `sanitizeName`, and every final path is checked
  * to sit directly inside its directory.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash as digest, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import * as fss from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -408,15 +408,20 @@ export class Inbound {
     return removed;
   }
 
-  /** offer, open and complete ask in turn about the same file: hash it once. */
-  private lastPaths: { key: string; paths: { part: string; sidecar: string } } | undefined;
+  /**
+   * offer, open and complete ask about the same file, and a file's complete may come after the
+   * next file's offer: the last few answers are kept.
+   */
+  private readonly pathCache = new Map<string, { part: string; sidecar: string }>();
 
   private partialPaths(file: IncomingFile): { part: string; sidecar: string } {
     const key = JSON.stringify([this.hubKey, file.name, file.size, file.mtime]);
-    if (this.lastPaths?.key === key) return this.lastPaths.paths;
-    const hash = createHash('sha256').update(key).digest('hex').slice(0, 32);
+    const known = this.pathCache.get(key);
+    if (known) return known;
+    const hash = digest('sha256', key, 'hex').slice(0, 32);
     const paths = { part: path.join(this.dirs.temp, `${hash}.part`), sidecar: path.join(this.dirs.temp, `${hash}.json`) };
-    this.lastPaths = { key, paths };
+    if (this.pathCache.size >= 8) this.pathCache.delete(this.pathCache.keys().next().value!);
+    this.pathCache.set(key, paths);
     return paths;
   }
 
