@@ -31,7 +31,7 @@ export interface RunOptions {
 }
 
 /** Bytes of one read from a socket we dialled ourselves. */
-const READ_BUFFER_BYTES = 64 * 1024;
+const READ_BUFFER_BYTES = 256 * 1024;
 
 /**
  * Sockets made by dialTcp() read into one reused buffer (net's `onread`) instead of a fresh one
