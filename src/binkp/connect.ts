@@ -57,6 +57,12 @@ class ReusedReader {
   }
 }
 
+/**
+ * Bytes queued in the stream before the session is told to wait for 'drain'. Node's default
+ * high-water mark (16 KiB) would stop a run of small packets after two of them.
+ */
+const WRITE_HIGH_WATER = 256 * 1024;
+
 /** Why input is paused; reading resumes when no reason is left. */
 const PAUSED_BY_SESSION = 1;
 const PAUSED_BY_THROTTLE = 2;
@@ -157,7 +163,8 @@ class StreamLink implements SessionLink {
         this.stream.uncork();
       });
     }
-    return this.stream.write(bytes, release);
+    // false with less than WRITE_HIGH_WATER queued: go on; the stream still emits 'drain'.
+    return this.stream.write(bytes, release) || this.stream.writableLength < WRITE_HIGH_WATER;
   }
 
   /** bandwidth_limit on sending: each write waits for its tokens, in order. */

@@ -1264,41 +1264,45 @@ export class CallerSession {
    */
   private streamStep(s: Streaming): boolean {
     if (s.reading || this.blocked) return false;
-    const buf = this.pool.take();
-    if (!buf) return false;
     const frames = Math.min(this.pool.framesPerWrite, Math.ceil((s.file.size - s.pos) / this.frameSize));
     const want = Math.min(frames * this.frameSize, s.file.size - s.pos);
+    // A whole write takes a pooled buffer; a smaller one (a packet, a file's tail) its own, so
+    // that a run of small files is not held to the pool's few buffers in flight.
+    const pooled = frames === this.pool.framesPerWrite;
+    const buf = pooled ? this.pool.take() : Buffer.allocUnsafe(frames * (this.frameSize + FRAME_HEADER_SIZE));
+    if (!buf) return false;
     const slots = this.pool.slots(buf, frames, want);
     let got: number | Promise<number>;
     try {
       got = s.source.readv(slots, s.pos);
     } catch (err) {
-      this.pool.give(buf);
+      if (pooled) this.pool.give(buf);
       throw new SessionError('io', `reading ${s.file.path}: ${errorText(err)}`);
     }
-    if (!isPromise(got)) return this.sendRead(s, buf, frames, want, got);
+    if (!isPromise(got)) return this.sendRead(s, buf, pooled, frames, want, got);
     s.reading = true;
     const generation = s.generation;
     got.then(
       (n) => {
         s.reading = false;
         // A re-position (M_GET) or an M_GOT may have come while we read: the bytes are stale.
-        if (this.ended || this.sender !== s || s.generation !== generation) this.pool.give(buf);
-        else this.sendRead(s, buf, frames, want, n);
+        if (this.ended || this.sender !== s || s.generation !== generation) {
+          if (pooled) this.pool.give(buf);
+        } else this.sendRead(s, buf, pooled, frames, want, n);
         this.stepSender();
       },
       (err: unknown) => {
         s.reading = false;
-        this.pool.give(buf);
+        if (pooled) this.pool.give(buf);
         if (this.sender === s) this.fail('io', `reading ${s.file.path}: ${errorText(err)}`);
       },
     );
     return false;
   }
 
-  private sendRead(s: Streaming, buf: Buffer, frames: number, want: number, got: number): boolean {
+  private sendRead(s: Streaming, buf: Buffer, pooled: boolean, frames: number, want: number, got: number): boolean {
     if (got !== want) {
-      this.pool.give(buf);
+      if (pooled) this.pool.give(buf);
       throw new SessionError('io', `${s.file.path} shrank while being sent (expected ${s.file.size} bytes)`);
     }
     const frame = this.frameSize;
@@ -1310,7 +1314,7 @@ export class CallerSession {
       left -= len;
       total = k * (frame + FRAME_HEADER_SIZE) + FRAME_HEADER_SIZE + len;
     }
-    if (!this.link.write(buf.subarray(0, total), () => this.released(buf))) this.blocked = true;
+    if (!this.link.write(buf.subarray(0, total), pooled ? () => this.released(buf) : undefined)) this.blocked = true;
     s.pos += got;
     this.stats.bytesSent += got;
     this.progressed();
