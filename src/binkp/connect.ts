@@ -28,6 +28,19 @@ export interface RunOptions {
   /** bandwidth_limit buckets (global, then per hub): both directions draw from them. */
   throttle?: Throttle | undefined;
   timers?: Timers;
+  /**
+   * Called at M_OK, before the next frame is decoded: where stream transforms negotiated in the
+   * login (binkd's CRYPT) plug in.
+   */
+  onEstablished?: (info: Established, wire: StreamTransforms) => void;
+}
+
+/** What an extension may change on an established connection. */
+export interface StreamTransforms {
+  /** From the next frame on, received bytes pass through `t` first (even inside one read). */
+  transformInput(t: (chunk: Buffer) => Buffer): void;
+  /** Bytes written from now on pass through `t`, which returns a new buffer. */
+  transformOutput(t: (bytes: Buffer) => Buffer): void;
 }
 
 /** Bytes of one read from a socket we dialled ourselves. */
@@ -68,10 +81,11 @@ const PAUSED_BY_SESSION = 1;
 const PAUSED_BY_THROTTLE = 2;
 
 /** The SessionLink over a Duplex. */
-class StreamLink implements SessionLink {
+class StreamLink implements SessionLink, StreamTransforms {
   private readonly decoder: FrameDecoder;
   private readonly timers: Timers;
   private readonly throttle: Throttle | undefined;
+  private readonly onEstablished: RunOptions['onEstablished'];
   private readonly cancels = new Map<SessionTimer | 'linger', () => void>();
   private paused = 0;
   private corked = false;
@@ -81,6 +95,9 @@ class StreamLink implements SessionLink {
   private readonly held: { bytes: Buffer; release: (() => void) | undefined }[] = [];
   private releasing = false;
   private endWhenReleased = false;
+  /** Stream transforms (binkd's CRYPT would set both at M_OK); identity when undefined. */
+  private inputTransform: ((chunk: Buffer) => Buffer) | undefined;
+  private outputTransform: ((bytes: Buffer) => Buffer) | undefined;
   /** Resolves when close() is called: held writes stop waiting for tokens. */
   private readonly closingNow: Promise<void>;
   private markClosing!: () => void;
@@ -92,6 +109,7 @@ class StreamLink implements SessionLink {
     opts: RunOptions,
   ) {
     this.timers = opts.timers ?? realTimers;
+    this.onEstablished = opts.onEstablished;
     this.throttle = opts.throttle?.active ? opts.throttle : undefined;
     this.closingNow = new Promise<void>((resolve) => (this.markClosing = resolve));
     this.decoder = new FrameDecoder({
@@ -122,7 +140,12 @@ class StreamLink implements SessionLink {
     // reset can cost the hub the M_ERR we just sent.
     if (this.closing) return;
     try {
-      this.decoder.push(chunk);
+      let input: Buffer | undefined = this.inputTransform ? this.inputTransform(chunk) : chunk;
+      while (input) {
+        const rest = this.decoder.push(input);
+        // A transform that started inside this chunk (transformInput) takes the rest of it.
+        input = rest && this.inputTransform ? this.inputTransform(rest) : rest;
+      }
     } catch (err) {
       this.session.badFrame(errorText(err));
       return;
@@ -147,7 +170,26 @@ class StreamLink implements SessionLink {
     if (this.paused === 0) this.stream.resume();
   }
 
+  /**
+   * From the next frame on, received bytes pass through `t` first. Called while a frame is being
+   * handled (from established()), it takes effect at that frame's end, even inside one read.
+   */
+  transformInput(t: (chunk: Buffer) => Buffer): void {
+    this.inputTransform = t;
+    this.decoder.halt();
+  }
+
+  /** Bytes written from now on pass through `t`, which returns a new buffer. */
+  transformOutput(t: (bytes: Buffer) => Buffer): void {
+    this.outputTransform = t;
+  }
+
   write(bytes: Buffer, release?: () => void): boolean {
+    if (this.outputTransform) {
+      bytes = this.outputTransform(bytes);
+      release?.();
+      release = undefined;
+    }
     if (this.throttle) {
       this.held.push({ bytes, release });
       void this.releaseHeld();
@@ -224,11 +266,14 @@ class StreamLink implements SessionLink {
   }
 
   /**
-   * binkd's CRYPT (FTN-NOTES §9) would start here: every byte after the M_OK frame is enciphered
-   * both ways. The session calls this while handling M_OK, before the decoder goes on to the next
-   * frame, so an input transform can take over at exactly that boundary.
+   * binkd's CRYPT (FTN-NOTES §9) would start here (RunOptions.onEstablished, with
+   * transformInput() and transformOutput()): every byte after the M_OK frame is enciphered both
+   * ways. The session calls this while handling M_OK, before the decoder goes on to the next
+   * frame, so the input transform takes over at exactly that boundary.
    */
-  established(_info: Established): void {}
+  established(info: Established): void {
+    this.onEstablished?.(info, this);
+  }
 
   close(_ok: boolean, lingerMs: number): void {
     if (this.closing) return;
