@@ -9,7 +9,7 @@ import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
-import { dialTcp, runSession } from '../binkp/connect.js';
+import { dialTcp, runSession, type Timers } from '../binkp/connect.js';
 import { openFileSource } from '../bso/source.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
@@ -31,6 +31,8 @@ export interface CallOptions {
   /** Called when the session starts, so a run can abort or drain it (signals, run_timeout). */
   onSession?: (session: CallerSession) => void;
   now?: () => number;
+  /** The connection's timers (connect_timeout, idle_timeout, session_timeout); real ones by default. */
+  timers?: Timers;
 }
 
 export interface CallResult {
@@ -100,7 +102,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
-    socket = await dialTcp(hub, config.poller.connectTimeout);
+    socket = await dialTcp(hub, config.poller.connectTimeout, opts.timers);
 
     const inbound = new Inbound({
       dirs: { secure: config.node.inbound, insecure: config.node.inboundInsecure, temp: config.node.tempInbound },
@@ -187,7 +189,10 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       logEnabled: (level) => log.enabled(level),
     });
     opts.onSession?.(session);
-    const s = await runSession(session, socket, { throttle: buckets.length ? new Throttle(buckets) : undefined });
+    const s = await runSession(session, socket, {
+      throttle: buckets.length ? new Throttle(buckets) : undefined,
+      ...(opts.timers ? { timers: opts.timers } : {}),
+    });
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
     // or the request would be lost.
