@@ -11,6 +11,7 @@ import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
 import { dialTcp, runSession, type Timers } from '../binkp/connect.js';
 import { openFileSource } from '../bso/source.js';
+import { shownText } from '../binkp/untrusted.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
@@ -110,7 +111,8 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       minFree: config.poller.minFree,
       partialMaxAge: config.poller.partialMaxAge,
       now,
-      warn: (m) => log.warn(m, undefined, 'transfer'),
+      // Its warnings quote the names the hub sent.
+      warn: (m) => log.warn(shownText(m, 1000), undefined, 'transfer'),
     });
 
     const env: SessionEnv = {
