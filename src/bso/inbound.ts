@@ -16,6 +16,7 @@ import * as fss from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { IoError, SessionError, errorText } from '../errors.js';
+import { makeDirsSync } from '../dirs.js';
 // The receiving contract is the session's (src/binkp/session.ts); this module implements it.
 import type { IncomingFile, Offer, PartialFile } from '../binkp/session.js';
 
@@ -234,7 +235,7 @@ export class Inbound {
   private ensureDir(dir: string): void {
     if (this.made.has(dir)) return;
     try {
-      fss.mkdirSync(dir, { recursive: true });
+      makeDirsSync(dir);
     } catch (err) {
       throw new IoError(`${dir}: cannot create directory: ${errorText(err)}`, { cause: err });
     }

@@ -7,9 +7,10 @@
  * file is the normal first run. Saves go through write-file-atomic (temp file, fsync, rename), so a
  * `kill -9` at any instant leaves either the old or the new file, never a torn one.
  */
-import { lstat, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { lstat, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IoError, errorText, type FailureKind } from '../errors.js';
+import { makeDirs } from '../dirs.js';
 
 export const STATE_VERSION = 1;
 
@@ -320,7 +321,7 @@ export async function saveState(path: string, state: State, opts: SaveStateOptio
   }
   const dir = dirname(path);
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir);
     const { default: writeFileAtomic } = await import('write-file-atomic');
     await writeFileAtomic(path, serializeState(state), { fsync: true });
   } catch (err) {
