@@ -8,10 +8,10 @@
  *   <file> [<section>] <key>: missing (required)
  * Unknown keys and sections that look like typos end up in `Config.warnings` instead.
  */
-import { createRequire } from 'node:module';
 import path from 'node:path';
 
 import { ConfigError, UsageError, errorText } from '../errors.js';
+import { MAX_CONFIG_BYTES, NotTextFileError, readTextFileSync } from '../textfile.js';
 import { addressKey, formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
 import { findSection, parseIni, type IniDocument, type IniEntry, type IniSection } from './ini.js';
 import type { Config, HubConfig, LogLevel, NodeConfig, PerformanceConfig, PollerConfig } from './types.js';
@@ -26,8 +26,6 @@ import {
   tryParseSize,
 } from './units.js';
 
-// A small file read once at start: synchronous, through require() (no ES namespace of node:fs).
-const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 export const DEFAULT_CONFIG_PATH = '/etc/fnpoll/fnpoll.ini';
 export const DEFAULT_STATE_FILE = '/var/lib/fnpoll/state.json';
@@ -125,8 +123,9 @@ export async function loadConfig(file: string): Promise<Config> {
   const abs = path.resolve(file);
   let text: string;
   try {
-    text = readFileSync(abs, 'utf8');
+    text = readTextFileSync(abs, MAX_CONFIG_BYTES, 'text config');
   } catch (err) {
+    if (err instanceof NotTextFileError) throw new ConfigError(`${abs}: ${err.message}`, { cause: err });
     const code = (err as NodeJS.ErrnoException).code ?? errorText(err);
     throw new ConfigError(`${abs}: cannot read config: ${code}`, { cause: err });
   }

@@ -7,10 +7,11 @@
  * file is the normal first run. Saves go through write-file-atomic (temp file, fsync, rename), so a
  * `kill -9` at any instant leaves either the old or the new file, never a torn one.
  */
-import { lstat, open, readFile, rename } from 'node:fs/promises';
+import { lstat, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IoError, errorText, type FailureKind } from '../errors.js';
 import { makeDirs } from '../dirs.js';
+import { MAX_STATE_BYTES, NotTextFileError, readTextFileSync } from '../textfile.js';
 
 export const STATE_VERSION = 1;
 
@@ -268,6 +269,15 @@ async function freeQuarantineName(path: string, now: number): Promise<string> {
   }
 }
 
+/**
+ * The state file's text: a regular file of at most MAX_STATE_BYTES (a FIFO or /dev/zero in its
+ * place must not hang the run), UTF-8, a BOM dropped (an editor may add one). Throws the errno
+ * error (ENOENT…) or NotTextFileError.
+ */
+export function readStateText(path: string): string {
+  return readTextFileSync(path, MAX_STATE_BYTES, 'JSON state file');
+}
+
 export interface LoadStateOptions {
   now: () => number;
   warn: (message: string) => void;
@@ -282,10 +292,10 @@ export interface LoadStateOptions {
 export async function loadState(path: string, opts: LoadStateOptions): Promise<State> {
   let reason: string;
   try {
-    return parseState(await readFile(path, 'utf8'));
+    return parseState(readStateText(path));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
-    reason = err instanceof InvalidState ? err.message : `unreadable: ${errorText(err)}`;
+    reason = err instanceof InvalidState || err instanceof NotTextFileError ? err.message : `unreadable: ${errorText(err)}`;
   }
   let dest: string;
   try {

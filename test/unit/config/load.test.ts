@@ -633,7 +633,7 @@ describe('loadConfig', () => {
         assert.deepEqual(err.problems, [`${file}: cannot read config: ENOENT`]);
         return true;
       });
-      await assert.rejects(loadConfig(dir), { name: 'ConfigError', message: `${dir}: cannot read config: EISDIR` });
+      await assert.rejects(loadConfig(dir), { name: 'ConfigError', message: `${dir}: is a directory, not a regular file` });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
