@@ -9,6 +9,14 @@
  *
  * Received names are hostile: they pass through `sanitizeName`, and every final path is checked
  * to sit directly inside its directory.
+ *
+ * Sanitising maps several wire names to one (`x:y`, `x*y`, `x|y` and `x_y` all become `x_y`), so
+ * "already have it" must not be judged by the stored name alone, or three of four such files
+ * would be answered M_GOT unreceived and lost. A file stored under a name that sanitising changed
+ * gets a name record `<hash>.name` in the temp inbound: the hub's own name, and the inode, size
+ * and mtime of the file it describes (a record outliving its file, or a file replaced under the
+ * same name, then no longer matches). A file without a valid record was stored under the wire
+ * name itself (by us, or by binkd sharing the inbound).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
@@ -55,6 +63,7 @@ const MTIME_SLACK_S = 2;
 const MAX_KEPT_EXT_BYTES = 32;
 
 const PART_RE = /^[0-9a-f]{32}\.(part|json)$/;
+const NAME_RECORD_RE = /^[0-9a-f]{32}\.name$/;
 
 function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
@@ -151,6 +160,17 @@ function sameTime(mtimeMs: number, unixSeconds: number): boolean {
 async function defaultFreeSpace(dir: string): Promise<number> {
   const st = await fsp.statfs(dir);
   return st.bavail * st.bsize;
+}
+
+/** What a name record says about a received file whose stored name is not the hub's name. */
+interface NameRecord {
+  /** The stored file, absolute. */
+  path: string;
+  /** The name the hub gave it, unescaped. */
+  name: string;
+  ino: number;
+  size: number;
+  mtimeMs: number;
 }
 
 /** Sidecar beside a partial: what it is, for humans and for cleanStale. */
@@ -331,7 +351,10 @@ export class Inbound {
 
     const dir = secure ? this.dirs.secure : this.dirs.insecure;
     this.ensureDir(dir);
-    const final = await this.place(part, dir, sanitizeName(file.name));
+    const stored = sanitizeName(file.name);
+    const final = await this.place(part, dir, stored);
+    // After the link: a kill before the record costs a second copy on a resend, never a file.
+    if (stored !== file.name) this.writeNameRecord(final, file.name);
     try {
       fss.unlinkSync(sidecar);
     } catch {
@@ -340,9 +363,38 @@ export class Inbound {
     return final;
   }
 
-  /** Remove partials (and sidecars) older than partialMaxAge from the temp inbound, any hub. */
+  private nameRecordPath(final: string): string {
+    return path.join(this.dirs.temp, `${createHash('sha256').update(final).digest('hex').slice(0, 32)}.name`);
+  }
+
+  private writeNameRecord(final: string, name: string): void {
+    try {
+      const st = fss.statSync(final);
+      const record: NameRecord = { path: final, name, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+      fss.writeFileSync(this.nameRecordPath(final), JSON.stringify(record) + '\n');
+    } catch (err) {
+      // Without the record a resend of this file is received again: a duplicate, never a loss.
+      this.warn(`${final}: cannot record the hub's name ${JSON.stringify(name)}: ${errorText(err)}`);
+    }
+  }
+
+  /** The hub's name for the file at `final` (stat `st`), when a record that still matches says so. */
+  private recordedName(final: string, st: fss.Stats): string | undefined {
+    let record: Partial<NameRecord>;
+    try {
+      record = JSON.parse(fss.readFileSync(this.nameRecordPath(final), 'utf8')) as Partial<NameRecord>;
+    } catch {
+      return undefined;
+    }
+    const valid = record.path === final && record.ino === st.ino && record.size === st.size && record.mtimeMs === st.mtimeMs;
+    return valid && typeof record.name === 'string' ? record.name : undefined;
+  }
+
+  /**
+   * Remove partials (and sidecars) older than partialMaxAge (0 = never) from the temp inbound, any
+   * hub, and name records whose file is gone from the inbound.
+   */
   async cleanStale(): Promise<number> {
-    if (this.partialMaxAge <= 0) return 0;
     let names: string[];
     try {
       names = await fsp.readdir(this.dirs.temp);
@@ -353,7 +405,11 @@ export class Inbound {
     const cutoff = this.now() - this.partialMaxAge;
     let removed = 0;
     for (const name of names) {
-      if (!PART_RE.test(name)) continue;
+      if (NAME_RECORD_RE.test(name)) {
+        this.dropStaleNameRecord(path.join(this.dirs.temp, name));
+        continue;
+      }
+      if (!PART_RE.test(name) || this.partialMaxAge <= 0) continue;
       const full = path.join(this.dirs.temp, name);
       try {
         const st = await fsp.lstat(full);
@@ -372,6 +428,22 @@ export class Inbound {
     return removed;
   }
 
+  /** A name record whose file the tosser has taken (or replaced) is of no more use. */
+  private dropStaleNameRecord(file: string): void {
+    try {
+      const record = JSON.parse(fss.readFileSync(file, 'utf8')) as Partial<NameRecord>;
+      const st = typeof record.path === 'string' ? fss.statSync(record.path, { throwIfNoEntry: false }) : undefined;
+      if (st && record.path && this.recordedName(record.path, st) !== undefined) return;
+    } catch {
+      // torn or unreadable: useless too
+    }
+    try {
+      fss.unlinkSync(file);
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') this.warn(`${file}: cannot remove stale name record: ${errorText(err)}`);
+    }
+  }
+
   /** offer, open and complete ask in turn about the same file: hash it once. */
   private lastPaths: { key: string; paths: { part: string; sidecar: string } } | undefined;
 
@@ -386,9 +458,12 @@ export class Inbound {
 
   /**
    * binkd's inb_test(): walk the names a clash would have produced, up to the first free one;
-   * a regular file with the same size and mtime (±2 s) means we already have it.
+   * a regular file with the same size and mtime (±2 s) means we already have it, if it also came
+   * under the same wire name: its name record says which, and a file without one came under its
+   * own name (a wire name that needed no sanitising). So `x:y` never counts as `x_y`.
    */
   private async findSame(dir: string, name: string, file: IncomingFile): Promise<string | undefined> {
+    const clean = name === file.name;
     for (const cand of candidateNames(name)) {
       const full = inside(dir, cand);
       let st;
@@ -400,7 +475,9 @@ export class Inbound {
         throw new IoError(`${full}: cannot stat: ${errorText(err)}`, { cause: err });
       }
       if (!st) return undefined;
-      if (st.isFile() && st.size === file.size && sameTime(st.mtimeMs, file.mtime)) return full;
+      if (!st.isFile() || st.size !== file.size || !sameTime(st.mtimeMs, file.mtime)) continue;
+      const recorded = this.recordedName(full, st);
+      if (recorded === undefined ? clean : recorded === file.name) return full;
     }
     return undefined;
   }
