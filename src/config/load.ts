@@ -11,6 +11,7 @@
 import path from 'node:path';
 
 import { ConfigError, UsageError, errorText } from '../errors.js';
+import { shownText } from '../binkp/untrusted.js';
 import { MAX_CONFIG_BYTES, NotTextFileError, readTextFileSync } from '../textfile.js';
 import { addressKey, formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
 import { findSection, parseIni, type IniDocument, type IniEntry, type IniSection } from './ini.js';
@@ -352,7 +353,9 @@ export function buildConfig(doc: IniDocument, file: string): Config {
   const hubs = readHubs(report, doc, node, poller, baseDir);
 
   if (report.problems.length > 0) throw new ConfigError(report.problems);
-  return { file: path.resolve(file), node, poller, performance, hubs, warnings: report.warnings };
+  // Warnings quote the file as problems do: one line each (see ConfigError).
+  const warnings = report.warnings.map((w) => shownText(w, Infinity));
+  return { file: path.resolve(file), node, poller, performance, hubs, warnings };
 }
 
 function readNode(report: Report, doc: IniDocument, sections: IniSection[], baseDir: string): NodeConfig {

@@ -11,6 +11,7 @@ import { lstat, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IoError, errorText, type FailureKind } from '../errors.js';
 import { makeDirs } from '../dirs.js';
+import { shownText } from '../binkp/untrusted.js';
 import { MAX_STATE_BYTES, NotTextFileError, readTextFileSync } from '../textfile.js';
 
 export const STATE_VERSION = 1;
@@ -114,7 +115,14 @@ export function serializeState(state: State): string {
 // Parsing and validation: the file may have been edited by hand, so every field is checked and a
 // problem is reported with its path in the document.
 
-class InvalidState extends Error {}
+/** The state file does not parse or validate; the message says what and where. */
+export class InvalidState extends Error {
+  override name = 'InvalidState';
+  constructor(message: string) {
+    // It quotes the file (JSON.parse quotes a piece of it): one line, no raw control characters.
+    super(shownText(message, Infinity));
+  }
+}
 
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/;
 
