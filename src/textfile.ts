@@ -42,6 +42,10 @@ function sizeText(bytes: number): string {
  * unchanged, and NotTextFileError for a file that is not a regular file or is too large.
  */
 export function readBoundedSync(file: string, maxBytes: number): Buffer {
+  return readBounded(file, maxBytes).bytes;
+}
+
+function readBounded(file: string, maxBytes: number): { bytes: Buffer; stats: import('node:fs').Stats } {
   // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
   try {
@@ -60,7 +64,7 @@ export function readBoundedSync(file: string, maxBytes: number): Buffer {
         break;
       }
     }
-    return buf.subarray(0, got);
+    return { bytes: buf.subarray(0, got), stats: st };
   } finally {
     fs.closeSync(fd);
   }
@@ -95,4 +99,10 @@ export function decodeText(bytes: Buffer, what = 'text file'): string {
 /** readBoundedSync + decodeText. */
 export function readTextFileSync(file: string, maxBytes: number, what?: string): string {
   return decodeText(readBoundedSync(file, maxBytes), what);
+}
+
+/** readTextFileSync, with the fstat of the file that was read (its mode, owner). */
+export function readTextFileStatSync(file: string, maxBytes: number, what?: string): { text: string; stats: import('node:fs').Stats } {
+  const { bytes, stats } = readBounded(file, maxBytes);
+  return { text: decodeText(bytes, what), stats };
 }

@@ -48,7 +48,11 @@ export interface InboundOptions {
   warn?: (msg: string) => void;
   /** Free bytes on the filesystem holding `dir`; default fs.statfs (bavail * bsize). */
   freeSpace?: (dir: string) => Promise<number>;
+  /** Permission bits of partials, received files and their records (`inbound_mode`); default 0640. */
+  mode?: number;
 }
+
+export const DEFAULT_INBOUND_MODE = 0o640;
 
 /**
  * Longest name we create, in UTF-8 bytes: most filesystems allow 255; 15 bytes stay free for a
@@ -230,6 +234,7 @@ export class Inbound {
   private readonly now: () => number;
   private readonly warn: (msg: string) => void;
   private readonly freeSpace: (dir: string) => Promise<number>;
+  private readonly mode: number;
   /** Directories known to exist: one mkdir per directory per session, not three per file. */
   private readonly made = new Set<string>();
 
@@ -245,6 +250,7 @@ export class Inbound {
     this.now = opts.now ?? Date.now;
     this.warn = opts.warn ?? (() => undefined);
     this.freeSpace = opts.freeSpace ?? defaultFreeSpace;
+    this.mode = opts.mode ?? DEFAULT_INBOUND_MODE;
   }
 
   private ensureDir(dir: string): void {
@@ -312,11 +318,14 @@ export class Inbound {
     } else {
       // The sidecar says what a partial is, for a human (or a test) looking at the temp inbound.
       const meta: Sidecar = { hub: this.hubKey, name: file.name, size: file.size, mtime: file.mtime };
-      writeSidecar(sidecar, JSON.stringify(meta) + '\n');
+      writeSidecar(sidecar, JSON.stringify(meta) + '\n', this.mode);
     }
     let fd: number;
     try {
-      fd = fss.openSync(part, flags);
+      fd = fss.openSync(part, flags, this.mode);
+      // Exactly inbound_mode, whatever the umask, and also for a partial left by an older run:
+      // the final file is this inode, and the tosser's group must be able to read it.
+      fss.fchmodSync(fd, this.mode);
     } catch (err) {
       throw new IoError(`${part}: cannot open partial for ${file.name}: ${errorText(err)}`, { cause: err });
     }
@@ -366,7 +375,7 @@ export class Inbound {
     try {
       const st = fss.statSync(final);
       const record: NameRecord = { path: final, name, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
-      fss.writeFileSync(this.nameRecordPath(final), JSON.stringify(record) + '\n');
+      writeWithMode(this.nameRecordPath(final), JSON.stringify(record) + '\n', this.mode);
     } catch (err) {
       // Without the record a resend of this file is received again: a duplicate, never a loss.
       this.warn(`${final}: cannot record the hub's name ${JSON.stringify(name)}: ${errorText(err)}`);
@@ -593,10 +602,21 @@ async function copyInto(file: string, dir: string): Promise<string> {
  * The sidecar only describes its partial (nothing reads it to decide anything), so it is written
  * in place: a torn one after a crash costs nothing, and a temp + rename per received packet did.
  */
-function writeSidecar(file: string, data: string): void {
+function writeSidecar(file: string, data: string, mode: number): void {
   try {
-    fss.writeFileSync(file, data);
+    writeWithMode(file, data, mode);
   } catch (err) {
     throw new IoError(`${file}: cannot write: ${errorText(err)}`, { cause: err });
+  }
+}
+
+/** Write `data` to `file` with exactly `mode` (fchmod: the umask does not apply). */
+function writeWithMode(file: string, data: string, mode: number): void {
+  const fd = fss.openSync(file, 'w', mode);
+  try {
+    fss.fchmodSync(fd, mode);
+    fss.writeFileSync(fd, data);
+  } finally {
+    fss.closeSync(fd);
   }
 }

@@ -107,6 +107,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       hubKey: addressKey(hub.address),
       minFree: config.poller.minFree,
       partialMaxAge: config.poller.partialMaxAge,
+      mode: config.node.inboundMode,
       now,
       warn: (m) => log.warn(m, undefined, 'transfer'),
     });

@@ -15,7 +15,7 @@ import { fork } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { summaryTable, violations, type Figures, type Size } from './lib.js';
+import { addFigures, summaryTable, violations, type Figures, type Size } from './lib.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** A whole suite, at most; FNPOLL_HARDEN_TIMEOUT (seconds) overrides. */
@@ -71,10 +71,7 @@ async function main(): Promise<number> {
     process.stdout.write(`\nharden: ${name} (${size})\n`);
     columns.push({ name, figures: await runSuite(join(HERE, file), size, suiteTimeout(size)) });
   }
-  const total = columns.reduce<Figures>((t, c) => {
-    for (const [k, v] of Object.entries(c.figures)) t[k] = (t[k] ?? 0) + v;
-    return t;
-  }, {});
+  const total = columns.reduce<Figures>((t, c) => addFigures(t, c.figures), {});
   const bad = violations(total);
   process.stdout.write(`\nharden: ${size} run of ${columns.map((c) => c.name).join(', ')} in ${Math.round((Date.now() - started) / 1000)} s\n`);
   process.stdout.write(`${summaryTable(columns)}\n`);

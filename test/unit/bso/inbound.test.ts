@@ -482,3 +482,27 @@ describe('names that collide after sanitising (issue 11, defect 4)', () => {
     assert.deepEqual(await fsp.readdir(d.temp), []);
   });
 });
+
+describe('inbound_mode (issue 11)', () => {
+  test('partials, sidecars, received files and name records get the mode exactly, whatever the umask', async () => {
+    const old = process.umask(0o077);
+    try {
+      const d = dirs();
+      const ib = inbound(d);
+      const f = incoming('odd:name.txt', 'hello');
+      const partial = await writePartial(ib, f, 'hel');
+      for (const name of await tempFiles(d)) assert.equal((await fsp.stat(path.join(d.temp, name))).mode & 0o777, 0o640, name);
+      assert.equal((await ib.offer(f, true) as { offset: number }).offset, 3);
+      const p = await ib.open(f, 3);
+      p.write(Buffer.from('lo'));
+      const final = await ib.complete(f, p, true);
+      assert.equal((await fsp.stat(final)).mode & 0o777, 0o640);
+      assert.ok(partial);
+      for (const name of await tempFiles(d)) assert.equal((await fsp.stat(path.join(d.temp, name))).mode & 0o777, 0o640, name);
+      const other = await receive(inbound(dirs(), { mode: 0o600 }), incoming('b.pkt', 'x'), 'x');
+      assert.equal((await fsp.stat(other)).mode & 0o777, 0o600);
+    } finally {
+      process.umask(old);
+    }
+  });
+});
