@@ -530,8 +530,7 @@ export class CallerSession {
   timerExpired(timer: SessionTimer): void {
     if (this.ended) return;
     if (timer === 'session') {
-      const s = Math.round((this.opts.sessionTimeout ?? 0) / 1000);
-      this.fail('timeout', `session took longer than session_timeout (${s} s)`);
+      this.fail('timeout', `session took longer than session_timeout (${(this.opts.sessionTimeout ?? 0) / 1000} s)`);
       return;
     }
     const idle = this.now() - this.lastProgress;
@@ -540,7 +539,7 @@ export class CallerSession {
       return;
     }
     const what = this.stage === 'transfer' ? 'no transfer progress' : 'no data from hub';
-    this.fail('timeout', `${what} for ${Math.round(this.idleTimeout / 1000)} s (idle_timeout) during ${this.stage}`);
+    this.fail('timeout', `${what} for ${this.idleTimeout / 1000} s (idle_timeout) during ${this.stage}`);
   }
 
   /** End the session now (signal, run timeout): the hub gets M_ERR `reason`. Partials are kept. */
