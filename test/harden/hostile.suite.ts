@@ -18,7 +18,7 @@
  * (test/unit/harden/hostile.test.ts).
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Cmd, escapeName } from '../../src/binkp/commands.js';
 import { encodeCommand } from '../../src/binkp/frame.js';
@@ -357,6 +357,7 @@ export interface CaseOutcome {
   staleFlags: number;
   invalidState: boolean;
   lost: number;
+  duplicated: number;
   corrupt: number;
   filesChecked: number;
   ms: number;
@@ -446,7 +447,7 @@ function checkState(node: TestNode, want: HostileCase['expect'], what: string): 
 
 export async function runCase(c: HostileCase): Promise<CaseOutcome> {
   const started = Date.now();
-  const out: CaseOutcome = { name: c.name, problems: [], hang: false, staleFlags: 0, invalidState: false, lost: 0, corrupt: 0, filesChecked: 0, ms: 0 };
+  const out: CaseOutcome = { name: c.name, problems: [], hang: false, staleFlags: 0, invalidState: false, lost: 0, duplicated: 0, corrupt: 0, filesChecked: 0, ms: 0 };
   const ctx: CaseContext = {} as CaseContext;
   const hostile = new HostileHub(HUB, c.script(ctx));
   const port = await hostile.listen();
@@ -487,6 +488,9 @@ export async function runCase(c: HostileCase): Promise<CaseOutcome> {
     }
     out.problems.push(...(c.check?.(ctx) ?? []));
 
+    // A `^` file leaves the outbound only after its M_GOT: gone now = delivered to the hostile hub.
+    const deliveredToHostile = new Set(queued.filter(([name]) => !existsSync(join(node.files, name))).map(([name]) => name));
+
     // The next run, against a good hub, with nothing cleaned up by hand.
     const goodFile = file('good.txt', `good hub after: ${c.name}`);
     const hubFiles = [goodFile, ...(c.goodFiles ?? [])];
@@ -521,10 +525,13 @@ export async function runCase(c: HostileCase): Promise<CaseOutcome> {
     for (const [name, data] of queued) {
       out.filesChecked++;
       const atGood = good.received.filter((r) => r.name === name);
-      const deliveredToHostile = c.mayDeliver === true;
-      if (atGood.length === 0 && !deliveredToHostile) {
+      const times = atGood.length + (deliveredToHostile.has(name) ? 1 : 0);
+      if (times === 0) {
         out.lost++;
         out.problems.push(`queued ${name} never reached a hub`);
+      } else if (times > 1) {
+        out.duplicated += times - 1;
+        out.problems.push(`queued ${name} was delivered ${times} times`);
       } else if (atGood.some((r) => !r.data.equals(data.subarray(data.length - r.data.length)))) {
         out.corrupt++;
         out.problems.push(`queued ${name} arrived corrupt`);
@@ -562,6 +569,7 @@ export async function run(size: Size): Promise<Figures> {
     cases: outcomes.length,
     filesChecked: count((o) => o.filesChecked),
     lost: count((o) => o.lost),
+    duplicated: count((o) => o.duplicated),
     corrupt: count((o) => o.corrupt),
     staleFlags: count((o) => o.staleFlags),
     invalidStates: count((o) => o.invalidState),

@@ -11,7 +11,7 @@ describe('a hostile hub, then a good one (small set)', () => {
     test(c.name, { timeout: 60_000 }, async () => {
       const o = await runCase(c);
       assert.deepEqual(o.problems, []);
-      assert.deepEqual([o.hang, o.staleFlags, o.invalidState, o.lost, o.corrupt], [false, 0, false, 0, 0]);
+      assert.deepEqual([o.hang, o.staleFlags, o.invalidState, o.lost, o.duplicated, o.corrupt], [false, 0, false, 0, 0, 0]);
       assert.ok(o.filesChecked >= 1);
     });
   }
