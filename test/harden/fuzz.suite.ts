@@ -17,10 +17,9 @@
  * (test/unit/harden/fuzz.test.ts). FNPOLL_FUZZ_SEED replays a run; the seed is printed.
  */
 import fc from 'fast-check';
-import { mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { accessSync, constants as fsConstants, mkdtempSync } from 'node:fs';
 import { FrameDecoder, MAX_FRAME_PAYLOAD, encodeCommand, encodeData } from '../../src/binkp/frame.js';
 import {
   Cmd,
