@@ -110,6 +110,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       hubKey: addressKey(hub.address),
       minFree: config.poller.minFree,
       partialMaxAge: config.poller.partialMaxAge,
+      mode: config.node.inboundMode,
       now,
       // Its warnings quote the names the hub sent.
       warn: (m) => log.warn(shownText(m, 1000), undefined, 'transfer'),

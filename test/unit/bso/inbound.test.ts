@@ -456,3 +456,78 @@ describe('Inbound.cleanStale', () => {
     assert.equal(await inbound(dirs(), { partialMaxAge: DAY }).cleanStale(), 0, 'no temp dir yet');
   });
 });
+
+describe('names that collide after sanitising (issue 11, defect 4)', () => {
+  const NAMES = ['x:y', 'x_y', 'x*y', 'x|y'];
+
+  test('x:y, x_y, x*y and x|y of one size and mtime are four files; a resend of each is "have" its own', async () => {
+    const d = dirs();
+    const ib = inbound(d);
+    const stored = new Map<string, string>();
+    for (const [i, name] of NAMES.entries()) {
+      const f = incoming(name, `data${i}`);
+      stored.set(name, await receive(ib, f, `data${i}`));
+    }
+    assert.equal(new Set(stored.values()).size, 4, [...stored.values()].join(' '));
+    for (const [i, name] of NAMES.entries()) {
+      assert.equal(await fsp.readFile(stored.get(name)!, 'utf8'), `data${i}`);
+      // A new Inbound, as in the next session: what it knows comes from the disk.
+      assert.deepEqual(await inbound(d).offer(incoming(name, `data${i}`), true), { action: 'have', path: stored.get(name) });
+    }
+  });
+
+  test('a file stored by someone else under the clean name (no record) is not taken for x:y', async () => {
+    const d = dirs();
+    await fsp.mkdir(d.secure, { recursive: true });
+    const other = path.join(d.secure, 'x_y');
+    await fsp.writeFile(other, 'abcd');
+    await fsp.utimes(other, MTIME, MTIME);
+    assert.deepEqual(await inbound(d).offer(incoming('x:y', 'abcd'), true), { action: 'receive', offset: 0 });
+    assert.deepEqual(await inbound(d).offer(incoming('x_y', 'abcd'), true), { action: 'have', path: other }, 'binkd\'s rule for clean names');
+  });
+
+  test('a record outlives its file: the next file of that name is not judged by it, and cleanStale drops it', async () => {
+    const d = dirs();
+    const ib = inbound(d);
+    const first = await receive(ib, incoming('a:b', 'same'), 'same');
+    const records = (await fsp.readdir(d.temp)).filter((n) => n.endsWith('.name'));
+    assert.equal(records.length, 1);
+    await fsp.unlink(first); // the tosser took it
+    // Same name, size and mtime, stored by another program: the old record must not vouch for it.
+    await fsp.writeFile(first, 'same');
+    await fsp.utimes(first, MTIME, MTIME);
+    assert.deepEqual(await inbound(d).offer(incoming('a:b', 'same'), true), { action: 'receive', offset: 0 });
+    await inbound(d).cleanStale();
+    assert.deepEqual((await fsp.readdir(d.temp)).filter((n) => n.endsWith('.name')), []);
+  });
+
+  test('clean names write no record (nothing extra on the hot path)', async () => {
+    const d = dirs();
+    await receive(inbound(d), incoming('00000001.pkt', 'pkt'), 'pkt');
+    assert.deepEqual(await fsp.readdir(d.temp), []);
+  });
+});
+
+describe('inbound_mode (issue 11)', () => {
+  test('partials, sidecars, received files and name records get the mode exactly, whatever the umask', async () => {
+    const old = process.umask(0o077);
+    try {
+      const d = dirs();
+      const ib = inbound(d);
+      const f = incoming('odd:name.txt', 'hello');
+      const partial = await writePartial(ib, f, 'hel');
+      for (const name of await tempFiles(d)) assert.equal((await fsp.stat(path.join(d.temp, name))).mode & 0o777, 0o640, name);
+      assert.equal((await ib.offer(f, true) as { offset: number }).offset, 3);
+      const p = await ib.open(f, 3);
+      p.write([Buffer.from('lo')]);
+      const final = await ib.complete(f, p, true);
+      assert.equal((await fsp.stat(final)).mode & 0o777, 0o640);
+      assert.ok(partial);
+      for (const name of await tempFiles(d)) assert.equal((await fsp.stat(path.join(d.temp, name))).mode & 0o777, 0o640, name);
+      const other = await receive(inbound(dirs(), { mode: 0o600 }), incoming('b.pkt', 'x'), 'x');
+      assert.equal((await fsp.stat(other)).mode & 0o777, 0o600);
+    } finally {
+      process.umask(old);
+    }
+  });
+});
