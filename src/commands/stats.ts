@@ -11,7 +11,7 @@ import { resolveHubs } from '../config/load.js';
 import { ExitCode, type FailureKind } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
 import type { HubTotals, State } from '../poll/state.js';
-import { formatBytes, formatTime } from '../poll/status.js';
+import { bytesPerSecond, formatBytes, formatRate, formatTime } from '../format.js';
 import { loadConfigFor } from './common.js';
 
 /** One session in `stats --json`. Field names are part of the interface. */
@@ -70,7 +70,7 @@ export function hubStats(hub: HubConfig, state: State): StatsHub {
     },
     successRatio: sessions ? round((t?.sessionsOk ?? 0) / sessions, 4) : null,
     averageSessionSeconds: history.length ? round(totalMs / history.length / 1000, 3) : null,
-    averageBytesPerSecond: totalMs > 0 ? Math.round(totalBytes / (totalMs / 1000)) : null,
+    averageBytesPerSecond: bytesPerSecond(totalBytes, totalMs),
     recent: history.map((e) => ({
       startedAt: new Date(e.startedAt).toISOString(),
       durationSeconds: round(e.durationMs / 1000, 3),
@@ -98,7 +98,7 @@ export function formatStats(hubs: StatsHub[]): string {
     lines.push(`  sent      ${files(t.filesSent)}, ${formatBytes(t.bytesSent)}`);
     lines.push(`  received  ${files(t.filesReceived)}, ${formatBytes(t.bytesReceived)}`);
     if (s.averageSessionSeconds !== null) {
-      const rate = s.averageBytesPerSecond === null ? '' : `, ${formatBytes(s.averageBytesPerSecond)}/s`;
+      const rate = s.averageBytesPerSecond === null ? '' : `, ${formatRate(s.averageBytesPerSecond)}`;
       lines.push(`  average   ${s.averageSessionSeconds.toFixed(1)} s per session${rate} (last ${s.recent.length} session${s.recent.length === 1 ? '' : 's'})`);
     }
     if (s.recent.length) {

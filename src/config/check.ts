@@ -12,7 +12,7 @@ import path from 'node:path';
 import { errorText } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
 import type { Config, HubConfig } from './types.js';
-import { formatDuration } from './units.js';
+import { formatExactDuration } from '../format.js';
 
 export interface CheckIo {
   stat(p: string): Promise<{ isDirectory(): boolean; dev: number }>;
@@ -146,7 +146,7 @@ export function hubLines(hubs: readonly HubConfig[]): string[] {
       formatAddress(h.address).padEnd(addrWidth),
       `binkp ${host}:${h.port}`,
       `cram=${h.useCram ? 'yes' : 'no'} nr=${h.nrMode ? 'yes' : 'no'}`,
-      `poll every ${formatDuration(h.pollFrequency)}`,
+      `poll every ${formatExactDuration(h.pollFrequency)}`,
       h.password === undefined ? 'no password' : 'password set',
       `outbound ${h.outbound}`,
     ].join('  ');

@@ -13,13 +13,13 @@ import path from 'node:path';
 
 import { ConfigError, UsageError, errorText } from '../errors.js';
 import { addressKey, formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
+import { formatExactDuration } from '../format.js';
 import { findSection, parseIni, type IniDocument, type IniEntry, type IniSection } from './ini.js';
 import type { Config, HubConfig, LogLevel, NodeConfig, PerformanceConfig, PollerConfig } from './types.js';
 import {
   BOOL_FORMS,
   DURATION_FORMS,
   SIZE_FORMS,
-  formatDuration,
   tryParseBool,
   tryParseCount,
   tryParseDuration,
@@ -448,12 +448,12 @@ function readPoller(report: Report, sections: IniSection[], logging: IniSection[
   const retryMax = r.duration(['retry_max']) ?? D.retryMax;
   if (retryMax < retryBase) {
     const slot = r.get('retry_max') ?? r.get('retry_base');
-    if (slot) report.bad(slot, `leaves retry_max (${formatDuration(retryMax)}) below retry_base (${formatDuration(retryBase)})`);
+    if (slot) report.bad(slot, `leaves retry_max (${formatExactDuration(retryMax)}) below retry_base (${formatExactDuration(retryBase)})`);
   }
   const warnAfter = r.duration(['warn_after']);
   const critAfter = r.duration(['crit_after']);
   if (warnAfter !== undefined && critAfter !== undefined && critAfter < warnAfter) {
-    report.bad(r.get('crit_after')!, `is shorter than warn_after (${formatDuration(warnAfter)})`);
+    report.bad(r.get('crit_after')!, `is shorter than warn_after (${formatExactDuration(warnAfter)})`);
   }
 
   const result: PollerConfig = {
@@ -559,7 +559,7 @@ function readHub(report: Report, section: IniSection, node: NodeConfig, poller: 
   const retryMax = r.duration(['retry_max']) ?? poller.retryMax;
   if (retryMax < retryBase && (r.has('retry_base') || r.has('retry_max'))) {
     const slot = r.get('retry_max') ?? r.get('retry_base');
-    if (slot) report.bad(slot, `leaves retry_max (${formatDuration(retryMax)}) below retry_base (${formatDuration(retryBase)})`);
+    if (slot) report.bad(slot, `leaves retry_max (${formatExactDuration(retryMax)}) below retry_base (${formatExactDuration(retryBase)})`);
   }
 
   const hub: HubConfig = {

@@ -19,7 +19,7 @@
 import type { Config, HubConfig } from '../config/types.js';
 import type { LockStatus } from '../poll/lock.js';
 import type { State } from '../poll/state.js';
-import { formatDuration } from '../poll/status.js';
+import { formatDuration } from '../format.js';
 
 export const HealthStatus = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type HealthCode = (typeof HealthStatus)[keyof typeof HealthStatus];

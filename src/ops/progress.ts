@@ -14,7 +14,7 @@
  */
 import type { HubConfig } from '../config/types.js';
 import type { CallerSession } from '../binkp/session.js';
-import { formatBytes, formatDuration } from '../poll/status.js';
+import { formatBytes, formatDuration } from '../format.js';
 
 /** Redraw period: about four times a second. */
 export const PROGRESS_INTERVAL_MS = 250;

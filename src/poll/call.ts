@@ -18,7 +18,7 @@ export { hubLayout } from './hubfiles.js';
 import { SessionError, errorText, type FailureKind } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
 import { VERSION } from '../version.js';
-import { formatBytes } from './status.js';
+import { formatBytes, formatRate, formatSeconds } from '../format.js';
 
 export interface CallOptions {
   config: Config;
@@ -273,7 +273,7 @@ export function summaryLine(s: SessionResult): string {
   const secs = Math.max(s.durationMs, 1) / 1000;
   const rate = (st.bytesSent + st.bytesReceived) / secs;
   const files = (n: number): string => `${n} file${n === 1 ? '' : 's'}`;
-  return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatBytes(rate)}/s`;
+  return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatRate(rate)}`;
 }
 
 /** The one line per session that `now` and `run` print and log (the logger adds the hub name). */
@@ -282,9 +282,4 @@ export function resultText(r: CallResult): string {
   if (r.status === 'ok') return `${who} ok: ${r.message}`;
   if (r.status === 'skipped') return `${who} ${r.message}`;
   return `${who} failed (${r.kind ?? 'error'}): ${r.message}`;
-}
-
-/** `0.03 s`, `4.2 s`, `95 s`: enough digits to mean something at every scale. */
-export function formatSeconds(secs: number): string {
-  return `${secs < 1 ? secs.toFixed(2) : secs < 10 ? secs.toFixed(1) : Math.round(secs)} s`;
 }

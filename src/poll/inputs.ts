@@ -16,7 +16,7 @@ import type { QueueSummary } from '../bso/types.js';
 import { OutboundDirCache, summarizeOutbound } from '../bso/outbound.js';
 import { addressKey } from '../ftn/address.js';
 import { hubBusy, hubHeld, hubLayout, listedControlFiles } from './hubfiles.js';
-import { formatTime } from './status.js';
+import { formatTime } from '../format.js';
 
 export interface PlanInputs {
   queued: Map<string, QueueSummary>;

@@ -18,8 +18,8 @@ import { loadState, saveState, type State } from './state.js';
 import { applyOutcome, type SessionOutcome } from './backoff.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import { gatherInputs } from './inputs.js';
-import { callHub, formatSeconds, hubLayout, resultText, type CallResult } from './call.js';
-import { formatBytes } from './status.js';
+import { callHub, hubLayout, resultText, type CallResult } from './call.js';
+import { formatBytes, formatRate, formatSeconds } from '../format.js';
 import { randomBytes } from 'node:crypto';
 
 export interface RunOptions {
@@ -152,7 +152,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
         const cur = [p.sendingName && `sending ${p.sendingName}`, p.receivingName && `receiving ${p.receivingName} ${p.receivingOffset}/${p.receivingSize}`]
           .filter(Boolean)
           .join(', ');
-        return `${r.hub.name}: ${Math.round(secs)} s, sent ${p.filesSent} files ${formatBytes(p.bytesSent)}, received ${p.filesReceived} files ${formatBytes(p.bytesReceived)}, ${formatBytes(rate)}/s${cur ? `, ${cur}` : ''}`;
+        return `${r.hub.name}: ${Math.round(secs)} s, sent ${p.filesSent} files ${formatBytes(p.bytesSent)}, received ${p.filesReceived} files ${formatBytes(p.bytesReceived)}, ${formatRate(rate)}${cur ? `, ${cur}` : ''}`;
       });
       const head = `statistics: ${running.size} session(s) running, ${results.length} done`;
       log.log('info', 'stats', head, { running: running.size, done: results.length });

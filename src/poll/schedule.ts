@@ -19,7 +19,7 @@
 import type { Config, HubConfig } from '../config/types.js';
 import type { Flavour, QueueSummary } from '../bso/types.js';
 import type { HubState, State } from './state.js';
-import { formatBytes, formatDuration, formatTime } from './status.js';
+import { formatBytes, formatDuration, formatTime } from '../format.js';
 
 export type PlanCode =
   // due

@@ -10,6 +10,7 @@ import type { Flavour, QueueSummary } from '../bso/types.js';
 import type { FailureKind } from '../errors.js';
 import type { PlanEntry } from './schedule.js';
 import type { State } from './state.js';
+import { formatBytes, formatDuration, formatTime } from '../format.js';
 
 /** `lastResult` in the JSON: always the same four keys. */
 export interface StatusResult {
@@ -37,41 +38,6 @@ export interface StatusHub {
 
 export interface StatusJson {
   hubs: StatusHub[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small formatters, shared with schedule.ts for its reasons.
-
-/** `2026-01-02T03:04:05Z` (ISO 8601, UTC, whole seconds). */
-export function formatTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** Two units at most: `45s`, `3m`, `2h 5m`, `3d 4h`. Negative counts as 0. */
-export function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
-  const d = Math.floor(h / 24);
-  return h % 24 ? `${d}d ${h % 24}h` : `${d}d`;
-}
-
-const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'];
-
-/** `512 B`, `1.5 KiB`, `12 KiB`, `3.2 MiB`. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  let v = n;
-  let unit = '';
-  for (const u of BYTE_UNITS) {
-    v /= 1024;
-    unit = u;
-    if (v < 1024) break;
-  }
-  return `${v < 10 ? (Math.floor(v * 10) / 10).toString() : Math.floor(v).toString()} ${unit}`;
 }
 
 function isoOrNull(ms: number | undefined): string | null {

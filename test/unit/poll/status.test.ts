@@ -1,10 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  formatBytes,
-  formatDuration,
   formatStatusTable,
-  formatTime,
   statusJson,
   statusRows,
 } from '../../../src/poll/status.js';
@@ -13,7 +10,7 @@ import { emptyHubState } from '../../../src/poll/backoff.js';
 import { emptyState } from '../../../src/poll/state.js';
 import type { QueueSummary } from '../../../src/bso/types.js';
 import { parseAddress } from '../../../src/ftn/address.js';
-import { HOUR, MINUTE, SECOND, T0, makeHub, queue } from './fixtures.js';
+import { HOUR, MINUTE, T0, makeHub, queue } from './fixtures.js';
 
 function fixture() {
   const fido = makeHub({ name: 'Fido' });
@@ -132,37 +129,5 @@ describe('formatStatusTable', () => {
 
   test('no hubs', () => {
     assert.equal(formatStatusTable([], T0), 'no hubs configured\n');
-  });
-});
-
-describe('formatters', () => {
-  test('formatDuration', () => {
-    const cases: [number, string][] = [
-      [0, '0s'],
-      [-5 * SECOND, '0s'],
-      [45 * SECOND, '45s'],
-      [3 * MINUTE + 10 * SECOND, '3m'],
-      [2 * HOUR, '2h'],
-      [2 * HOUR + 5 * MINUTE, '2h 5m'],
-      [27 * HOUR, '1d 3h'],
-      [48 * HOUR, '2d'],
-    ];
-    for (const [ms, want] of cases) assert.equal(formatDuration(ms), want, String(ms));
-  });
-
-  test('formatBytes', () => {
-    const cases: [number, string][] = [
-      [0, '0 B'],
-      [1023, '1023 B'],
-      [1024, '1 KiB'],
-      [1536, '1.5 KiB'],
-      [12 * 1024, '12 KiB'],
-      [5 * 1024 * 1024 * 1024, '5 GiB'],
-    ];
-    for (const [n, want] of cases) assert.equal(formatBytes(n), want);
-  });
-
-  test('formatTime is UTC ISO 8601 without milliseconds', () => {
-    assert.equal(formatTime(T0 + 1234), '2026-03-01T12:00:01Z');
   });
 });
