@@ -4,22 +4,7 @@
  */
 import { cac, type CAC } from 'cac';
 import { ExitCode, FnpollError, UsageError, ConfigError } from './errors.js';
-
-export interface GlobalFlags {
-  config?: string;
-  debug?: boolean;
-  quiet?: boolean;
-  verbose?: boolean;
-  json?: boolean;
-  dryRun?: boolean;
-  '--'?: string[];
-}
-
-/** Where the process's output goes; tests replace it. */
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
+import type { GlobalFlags, Io } from './commands/io.js';
 
 const processIo: Io = {
   out: (t) => process.stdout.write(t),

@@ -1,6 +1,6 @@
 import { checkConfig } from '../config/check.js';
 import { ExitCode } from '../errors.js';
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import { loadConfigFor } from './common.js';
 
 /** `fnpoll check`: 0 when valid, 78 with one line per problem. */

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Config } from '../config/types.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { IoError, errorText } from '../errors.js';
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 
 export async function loadConfigFor(flags: GlobalFlags, io: Io, opts: { showWarnings?: boolean } = {}): Promise<Config> {
   const config = await loadConfig(resolveConfigPath(flags.config));

@@ -1,4 +1,4 @@
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import { ConfigError, errorText } from '../errors.js';
 import { HealthStatus, evaluateHealth, unknownLine, type HealthCode } from '../ops/health.js';
 

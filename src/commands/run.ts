@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import type { Config, HubConfig } from '../config/types.js';
 import { loadConfig, resolveConfigPath, resolveHubs } from '../config/load.js';
 import { ExitCode } from '../errors.js';

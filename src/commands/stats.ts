@@ -5,7 +5,7 @@
  * The state keeps totals since the hub entered it, but durations only for the sessions in its
  * bounded history (the last 10): averages are over those sessions and say so.
  */
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import type { HubConfig } from '../config/types.js';
 import { resolveHubs } from '../config/load.js';
 import { ExitCode, type FailureKind } from '../errors.js';

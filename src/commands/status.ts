@@ -1,4 +1,4 @@
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import { resolveHubs } from '../config/load.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';

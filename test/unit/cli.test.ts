@@ -6,7 +6,8 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { main, type Io } from '../../src/cli.js';
+import { main } from '../../src/cli.js';
+import type { Io } from '../../src/commands/io.js';
 import { TestNode } from '../helpers/node.js';
 
 function capture(): Io & { stdout: string; stderr: string } {
