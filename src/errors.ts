@@ -94,7 +94,7 @@ export class IoError extends FnpollError {
 export function errorText(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+    return typeof code === 'string' && code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
   }
   return String(err);
 }

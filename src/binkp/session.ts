@@ -16,6 +16,7 @@ import {
   argText,
   commandName,
   cramChallenge,
+  fileKey,
   formatFileArgs,
   formatFileRef,
   parseFileArgs,
@@ -199,10 +200,6 @@ interface RecvState {
 type Stage = 'greeting' | 'auth' | 'transfer' | 'done';
 
 type Event = { kind: 'cmd'; id: number; arg: Buffer } | { kind: 'data'; piece: Buffer; end: boolean };
-
-function fileKey(f: FileRef): string {
-  return `${f.name}\u0000${f.size}\u0000${f.mtime}`;
-}
 
 /**
  * One call. `run(socket)` resolves with a result; it never rejects for protocol reasons.

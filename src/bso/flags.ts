@@ -12,6 +12,7 @@ import { constants as fsConstants, statSync, unlinkSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { IoError, errorText } from '../errors.js';
+import { errCode, unlinkIfPresent } from '../files.js';
 
 /** binkd touches its `.bsy`/`.csy` every 60 s (bsy.c, BSY_TOUCH_DELAY). */
 export const FLAG_TOUCH_EVERY_MS = 60_000;
@@ -62,7 +63,7 @@ export function pidAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    return errCode(err) !== 'ESRCH';
   }
 }
 
@@ -71,10 +72,6 @@ const defaultSchedule: Scheduler = (cb, everyMs) => {
   t.unref();
   return () => clearInterval(t);
 };
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /** First line a plain decimal PID (binkd writes `%u\n`)? Anything else: no PID, never judged dead. */
 function parsePid(text: string): number | undefined {
@@ -355,14 +352,6 @@ async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
   } catch (err) {
     await fsp.unlink(tmp).catch(() => undefined);
     throw new IoError(`${file}: cannot write: ${errorText(err)}`, { cause: err });
-  }
-}
-
-async function unlinkIfPresent(file: string): Promise<void> {
-  try {
-    await fsp.unlink(file);
-  } catch (err) {
-    if (errCode(err) !== 'ENOENT') throw new IoError(`${file}: cannot remove: ${errorText(err)}`, { cause: err });
   }
 }
 

@@ -9,7 +9,7 @@ import { access, stat } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import path from 'node:path';
 
-import { errorText } from '../errors.js';
+import { errCode, errnoText } from '../files.js';
 import { formatAddress } from '../ftn/address.js';
 import type { Config, HubConfig } from './types.js';
 import { formatExactDuration } from '../format.js';
@@ -97,19 +97,19 @@ async function probeDir(io: CheckIo, dir: string): Promise<Probe> {
         try {
           await io.access(current, DIR_ACCESS);
         } catch (err) {
-          writable = (err as NodeJS.ErrnoException).code ?? errorText(err);
+          writable = errnoText(err);
         }
       }
       return { found: current, isDirectory: st.isDirectory(), dev: st.dev, writable };
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errCode(err);
       const parent = path.dirname(current);
       // ENOTDIR: a component is a file; keep climbing to find it and say so.
       if ((code === 'ENOENT' || code === 'ENOTDIR') && parent !== current) {
         current = parent;
         continue;
       }
-      return { found: current, error: code ?? errorText(err) };
+      return { found: current, error: errnoText(err) };
     }
   }
 }
@@ -123,11 +123,11 @@ function describe(dir: string, probe: Probe): string | undefined {
   }
   if (probe.found === dir) {
     if (!probe.isDirectory) return 'is not a directory';
-    if (probe.writable) return `is not writable (${probe.writable})`;
+    if (probe.writable) return `is not writable: ${probe.writable}`;
     return undefined;
   }
   if (!probe.isDirectory) return `does not exist and cannot be created: "${probe.found}" is not a directory`;
-  if (probe.writable) return `does not exist and cannot be created: "${probe.found}" is not writable (${probe.writable})`;
+  if (probe.writable) return `does not exist and cannot be created: "${probe.found}" is not writable: ${probe.writable}`;
   return undefined;
 }
 

@@ -11,7 +11,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { ConfigError, UsageError, errorText } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
+import { errnoText } from '../files.js';
 import { addressKey, formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
 import { formatExactDuration } from '../format.js';
 import { findSection, parseIni, type IniDocument, type IniEntry, type IniSection } from './ini.js';
@@ -127,8 +128,7 @@ export async function loadConfig(file: string): Promise<Config> {
   try {
     text = readFileSync(abs, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? errorText(err);
-    throw new ConfigError(`${abs}: cannot read config: ${code}`, { cause: err });
+    throw new ConfigError(`${abs}: cannot read config: ${errnoText(err)}`, { cause: err });
   }
   return buildConfig(parseIni(text, abs), abs);
 }

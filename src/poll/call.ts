@@ -16,6 +16,7 @@ import { FlagKeeper, flagBusy } from '../bso/flags.js';
 import { hubLayout } from './hubfiles.js';
 export { hubLayout } from './hubfiles.js';
 import { SessionError, errorText, type FailureKind } from '../errors.js';
+import { isErrno } from '../files.js';
 import type { Logger } from '../ops/logger.js';
 import { VERSION } from '../version.js';
 import { formatBytes, formatRate, formatSeconds } from '../format.js';
@@ -263,7 +264,7 @@ async function unlinkQuiet(p: string): Promise<void> {
   try {
     await unlink(p);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!isErrno(err, 'ENOENT')) throw err;
   }
 }
 

@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import type { Config, HubConfig } from '../config/types.js';
 import { errorText } from '../errors.js';
+import { isErrno } from '../files.js';
 import { emptyState, parseState, type State } from './state.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import type { QueueSummary } from '../bso/types.js';
@@ -83,7 +84,7 @@ export async function loadStateReadOnly(path: string, warn: (m: string) => void)
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+    if (isErrno(err, 'ENOENT')) return emptyState();
     warn(`state file ${path} is unreadable (${errorText(err)}); showing empty state`);
     return emptyState();
   }

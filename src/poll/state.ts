@@ -10,6 +10,7 @@
 import { lstat, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IoError, errorText, type FailureKind } from '../errors.js';
+import { isErrno } from '../files.js';
 
 export const STATE_VERSION = 1;
 
@@ -261,7 +262,7 @@ async function freeQuarantineName(path: string, now: number): Promise<string> {
     try {
       await lstat(candidate);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return candidate;
+      if (isErrno(err, 'ENOENT')) return candidate;
       throw err;
     }
   }
@@ -283,7 +284,7 @@ export async function loadState(path: string, opts: LoadStateOptions): Promise<S
   try {
     return parseState(await readFile(path, 'utf8'));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+    if (isErrno(err, 'ENOENT')) return emptyState();
     reason = err instanceof InvalidState ? err.message : `unreadable: ${errorText(err)}`;
   }
   let dest: string;

@@ -67,7 +67,7 @@ describe('fnpoll CLI', () => {
   test('missing config file is a config error (78) naming the file', async () => {
     const r = await run(['check', '-c', '/nonexistent/dir/fnpoll.ini']);
     assert.equal(r.code, 78);
-    assert.equal(r.stderr, 'fnpoll: /nonexistent/dir/fnpoll.ini: cannot read config: ENOENT\n');
+    assert.equal(r.stderr, 'fnpoll: /nonexistent/dir/fnpoll.ini: cannot read config: no such file or directory (ENOENT)\n');
   });
 
   test('$FNPOLL_CONFIG is used when -c is absent', async () => {

@@ -630,10 +630,10 @@ describe('loadConfig', () => {
       const file = path.join(dir, 'absent.ini');
       await assert.rejects(loadConfig(file), (err: unknown) => {
         assert.ok(err instanceof ConfigError);
-        assert.deepEqual(err.problems, [`${file}: cannot read config: ENOENT`]);
+        assert.deepEqual(err.problems, [`${file}: cannot read config: no such file or directory (ENOENT)`]);
         return true;
       });
-      await assert.rejects(loadConfig(dir), { name: 'ConfigError', message: `${dir}: cannot read config: EISDIR` });
+      await assert.rejects(loadConfig(dir), { name: 'ConfigError', message: `${dir}: cannot read config: is a directory (EISDIR)` });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
