@@ -11,7 +11,7 @@ const processIo: Io = {
   err: (t) => process.stderr.write(t),
 };
 
-const COMMANDS = ['run', 'now', 'status', 'check', 'reset', 'poll', 'stats', 'health', 'demo', 'help'];
+const COMMANDS = ['run', 'now', 'status', 'check', 'reset', 'poll', 'stats', 'health', 'import', 'demo', 'help'];
 
 function build(io: Io, setExit: (code: number) => void): CAC {
   const cli = cac('fnpoll');
@@ -75,6 +75,16 @@ function build(io: Io, setExit: (code: number) => void): CAC {
     .action(async (flags: GlobalFlags) => {
       const { commandHealth } = await import('./commands/health.js');
       setExit(await commandHealth(flags, io));
+    });
+
+  cli
+    .command('import <binkd.cfg>', 'Translate a binkd config into fnpoll.ini (stdout, or -o FILE); says what was dropped')
+    .option('-o, --output <file>', 'Write the new file here (mode 640) instead of printing it')
+    .option('--force', 'With -o: replace an existing file')
+    .example('fnpoll import /etc/binkd/binkd.cfg -o /etc/fnpoll/fnpoll.ini')
+    .action(async (binkdCfg: string, flags: GlobalFlags & { output?: string; force?: boolean }) => {
+      const { commandImport } = await import('./commands/import.js');
+      setExit(await commandImport(binkdCfg, flags, io));
     });
 
   cli

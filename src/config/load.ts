@@ -96,7 +96,7 @@ const POLLER_KEYS = [
 ];
 const LOGGING_KEYS = ['level', 'log_file', 'file'];
 const PERFORMANCE_KEYS = ['buffer_size', 'bandwidth_limit'];
-const HUB_KEYS = [
+export const HUB_KEYS = [
   'hub_address', 'hub', 'hub_hostname', 'hub_port', 'binkp', 'password', 'binkp_password',
   'address', 'poll_frequency', 'use_cram', 'nr_mode', 'outbound', 'retry_base', 'retry_max',
   'max_retries', 'hold_time', 'bandwidth_limit', 'on_success', 'on_failure',
