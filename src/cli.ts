@@ -3,7 +3,7 @@
  * must start fast), maps every error to one line and an exit code (README "Exit codes").
  */
 import { cac, type CAC } from 'cac';
-import { ExitCode, FnpollError, UsageError, ConfigError } from './errors.js';
+import { ExitCode, FnpollError, UsageError, ConfigError, LockError } from './errors.js';
 import type { GlobalFlags, Io } from './commands/io.js';
 
 const processIo: Io = {
@@ -126,7 +126,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     cli.parse(['node', 'fnpoll', ...(firstWord === 'help' ? ['--help'] : args)], { run: false });
     if (cli.matchedCommand) await cli.runMatchedCommand();
   } catch (err) {
-    code = reportError(err, io, debugRequested(argv));
+    // A cron tick that collides with a long transfer is normal: under --quiet it must not make
+    // cron mail the sysop (issue 14). The exit code (75) still tells a script.
+    if (err instanceof LockError && argv.some((a) => a === '-q' || a === '--quiet') && !debugRequested(argv)) code = err.exitCode;
+    else code = reportError(err, io, debugRequested(argv));
   }
   process.exitCode = code;
   return code;

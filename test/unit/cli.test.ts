@@ -116,6 +116,26 @@ describe('fnpoll CLI', () => {
     assert.deepEqual(await n.listOutbound(), ['139c0001.clo']);
   });
 
+  test('a run that finds the lock taken exits 75: one line, and nothing at all under --quiet', async () => {
+    const n = await node();
+    await n.outboundFile('139c0001.clo', '');
+    const { acquireRunLock } = await import('../../src/poll/lock.js');
+    const lock = await acquireRunLock(`${n.stateFile}.lock`);
+    try {
+      const loud = await run(['run', '-c', n.configPath]);
+      assert.equal(loud.code, 75);
+      assert.match(loud.stderr, /^fnpoll: .*\.lock is held by pid \d+/);
+      assert.equal(loud.stderr.trim().split('\n').length, 1, loud.stderr);
+      for (const quiet of ['-q', '--quiet']) {
+        const r = await run(['run', quiet, '-c', n.configPath]);
+        assert.equal(r.code, 75);
+        assert.equal(r.stderr + r.stdout, '', 'cron mails whatever a job prints');
+      }
+    } finally {
+      await lock.release();
+    }
+  });
+
   test('an idle run prints nothing, writes nothing and exits 0', async () => {
     const n = await node();
     const { writeFile } = await import('node:fs/promises');
