@@ -19,6 +19,7 @@
 import type { Config, HubConfig } from '../config/types.js';
 import type { Flavour, QueueSummary } from '../bso/types.js';
 import type { HubState, State } from './state.js';
+import { contactChanged, resetHub } from './backoff.js';
 import { formatBytes, formatDuration, formatTime } from '../format.js';
 
 export type PlanCode =
@@ -108,6 +109,8 @@ export function planHub(
   });
 
   if (busy !== undefined) return notDue('busy', busy);
+  // A new password or host in the config clears the backoff and hold the old one earned.
+  if (contactChanged(state, hub)) state = state && resetHub(state);
 
   if (!force && state?.heldUntil !== undefined && state.heldUntil > now) {
     return notDue('held', `held until ${formatTime(state.heldUntil)} ${describeFailures(state)}`, state.heldUntil);

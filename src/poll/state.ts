@@ -49,6 +49,8 @@ export interface HubState {
   /** Not before this time (backoff, or the end of a hold). */
   nextAttempt?: number | undefined;
   heldUntil?: number | undefined;
+  /** hubContact() of the config the last attempt used: a new password or host clears backoff. */
+  contact?: string | undefined;
   totals: HubTotals;
   history: HistoryEntry[];
 }
@@ -102,6 +104,7 @@ export function serializeState(state: State): string {
       consecutiveFailures: h.consecutiveFailures,
       nextAttempt: iso(h.nextAttempt),
       heldUntil: iso(h.heldUntil),
+      ...(h.contact === undefined ? {} : { contact: h.contact }),
       totals: h.totals,
       history: h.history.map((e) => ({ ...e, startedAt: iso(e.startedAt) })),
     };
@@ -215,6 +218,7 @@ function parseHub(v: unknown, where: string): HubState {
     consecutiveFailures: count(r, 'consecutiveFailures', where),
     nextAttempt: time(r, 'nextAttempt', where),
     heldUntil: time(r, 'heldUntil', where),
+    contact: text(r, 'contact', where),
     totals,
     history,
   };

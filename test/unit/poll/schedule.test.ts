@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { INTERVAL_SLACK_MS, planHub, planRun, type PlanCode } from '../../../src/poll/schedule.js';
-import { emptyHubState } from '../../../src/poll/backoff.js';
+import { emptyHubState, hubContact } from '../../../src/poll/backoff.js';
 import { emptyState, type HubState } from '../../../src/poll/state.js';
 import { HOUR, MINUTE, T0, makeHub, queue } from './fixtures.js';
 
@@ -170,5 +170,16 @@ describe('planRun', () => {
     );
     const forced = planRun({ config: { hubs: [a, c] }, state, queued: new Map(), busy: new Map(), now: T0, force: true });
     assert.deepEqual(forced.map((e) => e.code), ['forced', 'forced'] satisfies PlanCode[]);
+  });
+});
+
+describe('a changed password or host', () => {
+  test('a hub in backoff is due again when its password changed; unchanged it stays in backoff', () => {
+    const state = { ...backedOff(T0 + HOUR), contact: hubContact(hub) };
+    assert.equal(planHub(hub, state, undefined, undefined, T0).code, 'backoff');
+    const fixed = makeHub({ pollFrequency: HOUR, password: 'fixed' });
+    const e = planHub(fixed, state, undefined, undefined, T0);
+    assert.equal(e.code, 'interval');
+    assert.equal(e.due, true);
   });
 });
