@@ -93,6 +93,8 @@ const POLLER_KEYS = [
   'max_retries', 'hold_time', 'shutdown_grace', 'stale_flag_age', 'partial_max_age', 'minfree',
   'binkd_try_files', 'warn_after', 'crit_after', 'on_success', 'on_failure', 'hook_timeout',
   ...Object.keys(IGNORED_POLLER_KEYS),
+  // issue 14: once per run
+  'on_run_end',
 ];
 const LOGGING_KEYS = ['level', 'log_file', 'file'];
 const PERFORMANCE_KEYS = ['buffer_size', 'bandwidth_limit'];
@@ -485,6 +487,7 @@ function readPoller(report: Report, sections: IniSection[], logging: IniSection[
     warnAfter,
     critAfter,
     onSuccess: r.string(['on_success']),
+    onRunEnd: r.string(['on_run_end']),
     onFailure: r.string(['on_failure']),
     hookTimeout: r.duration(['hook_timeout']) ?? D.hookTimeout,
   };

@@ -65,6 +65,8 @@ export interface PollerConfig {
   critAfter?: number | undefined;
   onSuccess?: string | undefined;
   onFailure?: string | undefined;
+  /** Once after a run that made at least one session (issue 14): start the tosser once. */
+  onRunEnd?: string | undefined;
   hookTimeout: number;
 }
 
