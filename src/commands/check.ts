@@ -9,6 +9,7 @@ export async function commandCheck(flags: GlobalFlags, io: Io): Promise<number> 
   const { problems, lines } = await checkConfig(config);
   for (const p of problems) io.err(`fnpoll: ${p}\n`);
   if (!flags.quiet) for (const l of lines) io.out(`${l}\n`);
+  if (!flags.quiet) for (const o of config.overrides ?? []) io.out(`${o}\n`);
   if (problems.length) return ExitCode.CONFIG;
   if (!flags.quiet) io.out(`${config.file}: ok, ${config.hubs.length} hub${config.hubs.length === 1 ? '' : 's'}\n`);
   return ExitCode.OK;

@@ -24,6 +24,8 @@ export interface IniEntry {
   /** True when the value was written in double quotes. */
   quoted: boolean;
   line: number;
+  /** The environment variable that set it (config/env.ts), when it did not come from the file. */
+  source?: string | undefined;
 }
 
 export interface IniSection {

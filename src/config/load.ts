@@ -132,7 +132,13 @@ export async function loadConfig(file: string): Promise<Config> {
   } catch (err) {
     throw new ConfigError(`${abs}: cannot read config: ${errnoText(err)}`, { cause: err });
   }
-  return buildConfig(parseIni(text, abs), abs);
+  const doc = parseIni(text, abs);
+  // FNPOLL_<SECTION>_<KEY> wins over the file (issue 14); `check` lists what came from where.
+  const { applyEnvOverrides, describeOverride } = await import('./env.js');
+  const overrides = applyEnvOverrides(doc, process.env);
+  const config = buildConfig(doc, abs);
+  if (overrides.length) config.overrides = overrides.map(describeOverride);
+  return config;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -149,6 +155,7 @@ class Report {
   constructor(readonly file: string) {}
 
   where(slot: Slot): string {
+    if (slot.entry.source) return `$${slot.entry.source} ([${slot.section.name}] ${slot.entry.name})`;
     return `${this.file}:${slot.entry.line} [${slot.section.name}] ${slot.entry.name}`;
   }
   /** `<file>:<line> [<section>] <key>: "<value>" <what>` */
@@ -354,7 +361,8 @@ export function buildConfig(doc: IniDocument, file: string): Config {
   const performance = readPerformance(report, sections('performance'));
   const hubs = readHubs(report, doc, node, poller, baseDir);
 
-  if (report.problems.length > 0) throw new ConfigError(report.problems);
+  // The warnings too: a misspelt key ("did you mean") is often why a required one is missing.
+  if (report.problems.length > 0) throw new ConfigError([...report.problems, ...report.warnings.map((w) => `warning: ${w}`)]);
   return { file: path.resolve(file), node, poller, performance, hubs, warnings: report.warnings };
 }
 

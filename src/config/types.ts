@@ -116,4 +116,6 @@ export interface Config {
   hubs: HubConfig[];
   /** Non-fatal findings (unknown keys, ignored keys): one line each, naming file, section, key. */
   warnings: string[];
+  /** Keys set by FNPOLL_<SECTION>_<KEY> variables, one line each (config/env.ts). */
+  overrides?: string[] | undefined;
 }

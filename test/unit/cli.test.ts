@@ -116,6 +116,22 @@ describe('fnpoll CLI', () => {
     assert.deepEqual(await n.listOutbound(), ['139c0001.clo']);
   });
 
+  test('check names each value that came from the environment', async () => {
+    const n = await node();
+    process.env.FNPOLL_POLLER_LOG_LEVEL = 'warning';
+    process.env.FNPOLL_HUB1_PASSWORD = 'from-env';
+    try {
+      const r = await run(['check', '-c', n.configPath]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^\[hub1\] password = \*{8} \(from \$FNPOLL_HUB1_PASSWORD\)$/m);
+      assert.match(r.stdout, /^\[poller\] log_level = "warning" \(from \$FNPOLL_POLLER_LOG_LEVEL\)$/m);
+      assert.doesNotMatch(r.stdout + r.stderr, /from-env/, 'the password is never shown');
+    } finally {
+      delete process.env.FNPOLL_POLLER_LOG_LEVEL;
+      delete process.env.FNPOLL_HUB1_PASSWORD;
+    }
+  });
+
   test('a run that finds the lock taken exits 75: one line, and nothing at all under --quiet', async () => {
     const n = await node();
     await n.outboundFile('139c0001.clo', '');

@@ -90,6 +90,7 @@ describe('[node]', () => {
       critAfter: undefined,
       onSuccess: undefined,
       onFailure: undefined,
+      onRunEnd: undefined,
       hookTimeout: 60_000,
     });
     assert.deepEqual(c.performance, { bufferSize: 32767, bandwidthLimit: 0 });
@@ -220,6 +221,7 @@ binkd_try_files = yes
 warn_after = 2h
 crit_after = 6h
 on_success = /usr/bin/toss --quiet
+on_run_end = /usr/bin/toss --once
 on_failure = "logger -t fnpoll failed ; really"
 hook_timeout = 5m
 [performance]
@@ -255,6 +257,7 @@ bandwidth_limit = 64K
       critAfter: 21_600_000,
       onSuccess: '/usr/bin/toss --quiet',
       onFailure: 'logger -t fnpoll failed ; really',
+      onRunEnd: '/usr/bin/toss --once',
       hookTimeout: 300_000,
     });
     assert.deepEqual(c.performance, { bufferSize: 4096, bandwidthLimit: 65_536 });
