@@ -35,7 +35,8 @@ function have(cmd) {
 }
 
 function ensurePeers() {
-  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus' };
+  // systemd-analyze checks the shipped units, man finds the page of an `npm i -g` (install test).
+  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus', 'systemd-analyze': 'systemd', man: 'man-db' };
   const missing = Object.entries(wanted).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
   if (missing.length === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
