@@ -11,7 +11,7 @@ const processIo: Io = {
   err: (t) => process.stderr.write(t),
 };
 
-const COMMANDS = ['run', 'now', 'status', 'check', 'reset', 'poll', 'stats', 'health', 'import', 'demo', 'help'];
+const COMMANDS = ['run', 'now', 'status', 'check', 'queue', 'reset', 'poll', 'stats', 'health', 'import', 'demo', 'help'];
 
 function build(io: Io, setExit: (code: number) => void): CAC {
   const cli = cac('fnpoll');
@@ -48,6 +48,15 @@ function build(io: Io, setExit: (code: number) => void): CAC {
     const { commandCheck } = await import('./commands/check.js');
     setExit(await commandCheck(flags, io));
   });
+
+  cli
+    .command('queue', 'List the whole outbound per node: flavour, files, bytes, age, and which hub carries it')
+    .option('--json', 'Machine-readable output')
+    .example('fnpoll queue')
+    .action(async (flags: GlobalFlags) => {
+      const { commandQueue } = await import('./commands/queue.js');
+      setExit(await commandQueue(flags, io));
+    });
 
   cli.command('reset <hub> [...more]', "Clear hubs' backoff and hold").action(async (hub: string, more: string[], flags: GlobalFlags) => {
     const { commandReset } = await import('./commands/status.js');

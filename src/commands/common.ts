@@ -11,6 +11,17 @@ export async function loadConfigFor(flags: GlobalFlags, io: Io, opts: { showWarn
   return config;
 }
 
+/** One warning line when mail waits that no hub will carry (`check`, `status`); `fnpoll queue` has the detail. */
+export async function warnStranded(config: Config, io: Io): Promise<void> {
+  try {
+    const { readConfiguredOutbound, strandedSummary } = await import('./queue.js');
+    const line = strandedSummary(await readConfiguredOutbound(config));
+    if (line) io.err(`fnpoll: warning: ${line}\n`);
+  } catch (err) {
+    io.err(`fnpoll: warning: cannot read the outbound: ${errorText(err)}\n`);
+  }
+}
+
 /** The inbound directories must exist before a session can receive. */
 export async function prepareDirs(config: Config): Promise<void> {
   const n = config.node;

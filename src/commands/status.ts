@@ -2,7 +2,7 @@ import type { GlobalFlags, Io } from './io.js';
 import { resolveHubs } from '../config/load.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
-import { loadConfigFor } from './common.js';
+import { loadConfigFor, warnStranded } from './common.js';
 
 /** `fnpoll status [--json]`: read-only view of state, plan and queues. */
 export async function commandStatus(flags: GlobalFlags, io: Io): Promise<number> {
@@ -13,6 +13,7 @@ export async function commandStatus(flags: GlobalFlags, io: Io): Promise<number>
   const { state, plan, queued } = await planReadOnly(config, config.hubs, now, { warn: (m) => io.err(`fnpoll: warning: ${m}\n`) });
   const rows = statusRows(plan, state, queued, now);
   io.out(flags.json ? `${JSON.stringify(statusJson(rows), null, 2)}\n` : formatStatusTable(rows, now));
+  if (!flags.quiet) await warnStranded(config, io);
   return ExitCode.OK;
 }
 

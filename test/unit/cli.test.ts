@@ -116,6 +116,20 @@ describe('fnpoll CLI', () => {
     assert.deepEqual(await n.listOutbound(), ['139c0001.clo']);
   });
 
+  test('check and status count mail that no hub will carry; queue lists it', async () => {
+    const n = await node();
+    await n.outboundFile('139c0007.out', Buffer.alloc(300, 1));
+    for (const cmd of ['check', 'status']) {
+      const r = await run([cmd, '-c', n.configPath]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^fnpoll: warning: 1 node has mail that no hub will carry \(1 file, 300 B\); see `fnpoll queue`$/m, cmd);
+    }
+    const q = await run(['queue', '-c', n.configPath]);
+    assert.equal(q.code, 0);
+    assert.match(q.stdout, /^2:5020\/7@fidonet +normal +1 +300 B +\S+ +- \(no hub: never leaves\)$/m);
+    assert.match(q.stderr, /^fnpoll: warning: mail for 2:5020\/7@fidonet \(1 file, 300 B\) will never leave/m);
+  });
+
   test('check names each value that came from the environment', async () => {
     const n = await node();
     process.env.FNPOLL_POLLER_LOG_LEVEL = 'warning';
