@@ -37,11 +37,12 @@ function build(io: Io, setExit: (code: number) => void): CAC {
     });
 
   cli
-    .command('status', 'Show each hub: last result, failures, next attempt, queued mail')
+    .command('status [hub]', 'Show each hub (last result, failures, next attempt, queued mail), or one hub in detail')
     .option('--json', 'Machine-readable output')
-    .action(async (flags: GlobalFlags) => {
+    .example('fnpoll status fidonet')
+    .action(async (hub: string | undefined, flags: GlobalFlags) => {
       const { commandStatus } = await import('./commands/status.js');
-      setExit(await commandStatus(flags, io));
+      setExit(await commandStatus(flags, io, hub));
     });
 
   cli.command('check', 'Validate the configuration and print one line per hub').action(async (flags: GlobalFlags) => {

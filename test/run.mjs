@@ -61,5 +61,7 @@ if (files.length === 0) {
   console.error(`no test files under ${dirs.join(', ')} (did tsc run?)`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', ...passThrough, ...files], { stdio: 'inherit' });
+// Local times (status, stats, reasons) are asserted as text: pin the zone so that every machine
+// prints the same. Tests that are about the zone set TZ themselves.
+const r = spawnSync(process.execPath, ['--test', ...passThrough, ...files], { stdio: 'inherit', env: { ...process.env, TZ: 'UTC' } });
 process.exit(r.status ?? 1);

@@ -11,7 +11,7 @@ import { resolveHubs } from '../config/load.js';
 import { ExitCode, type FailureKind } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
 import type { HubTotals, State } from '../poll/state.js';
-import { bytesPerSecond, formatBytes, formatRate, formatTime } from '../format.js';
+import { bytesPerSecond, formatBytes, formatLocalTime, formatRate } from '../format.js';
 import { loadConfigFor } from './common.js';
 
 /** One session in `stats --json`. Field names are part of the interface. */
@@ -87,6 +87,20 @@ export function hubStats(hub: HubConfig, state: State): StatsHub {
 
 const files = (n: number): string => `${n} file${n === 1 ? '' : 's'}`;
 
+/** `  last sessions:` and one line per session, newest first, in local time (also `status <hub>`). */
+export function formatRecent(recent: StatsHub['recent']): string[] {
+  if (recent.length === 0) return ['  no sessions yet'];
+  const lines = ['  last sessions:'];
+  for (const e of [...recent].reverse()) {
+    const when = formatLocalTime(Date.parse(e.startedAt));
+    const what = e.ok
+      ? `sent ${files(e.filesSent)} ${formatBytes(e.bytesSent)}, received ${files(e.filesReceived)} ${formatBytes(e.bytesReceived)}`
+      : `${e.kind ?? 'error'}${e.message ? `: ${e.message}` : ''}`;
+    lines.push(`    ${when}  ${(e.ok ? 'ok' : 'failed').padEnd(6)}  ${`${e.durationSeconds.toFixed(1)} s`.padStart(8)}  ${what}`);
+  }
+  return lines;
+}
+
 /** The human report, one block per hub, ending with a newline. Pure. */
 export function formatStats(hubs: StatsHub[]): string {
   if (hubs.length === 0) return 'no hubs configured\n';
@@ -101,18 +115,7 @@ export function formatStats(hubs: StatsHub[]): string {
       const rate = s.averageBytesPerSecond === null ? '' : `, ${formatRate(s.averageBytesPerSecond)}`;
       lines.push(`  average   ${s.averageSessionSeconds.toFixed(1)} s per session${rate} (last ${s.recent.length} session${s.recent.length === 1 ? '' : 's'})`);
     }
-    if (s.recent.length) {
-      lines.push('  last sessions:');
-      for (const e of [...s.recent].reverse()) {
-        const when = formatTime(Date.parse(e.startedAt));
-        const what = e.ok
-          ? `sent ${files(e.filesSent)} ${formatBytes(e.bytesSent)}, received ${files(e.filesReceived)} ${formatBytes(e.bytesReceived)}`
-          : `${e.kind ?? 'error'}${e.message ? `: ${e.message}` : ''}`;
-        lines.push(`    ${when}  ${(e.ok ? 'ok' : 'failed').padEnd(6)}  ${`${e.durationSeconds.toFixed(1)} s`.padStart(8)}  ${what}`);
-      }
-    } else {
-      lines.push('  no sessions yet');
-    }
+    lines.push(...formatRecent(s.recent));
     return lines.join('\n');
   });
   return `${blocks.join('\n\n')}\n`;

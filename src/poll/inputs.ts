@@ -17,7 +17,7 @@ import type { QueueSummary } from '../bso/types.js';
 import { OutboundDirCache, summarizeOutbound } from '../bso/outbound.js';
 import { addressKey } from '../ftn/address.js';
 import { hubBusy, hubHeld, hubLayout, listedControlFiles } from './hubfiles.js';
-import { formatTime } from '../format.js';
+import { formatLocalTime } from '../format.js';
 
 export interface PlanInputs {
   queued: Map<string, QueueSummary>;
@@ -65,7 +65,7 @@ export async function gatherInputs(
     // FTS-5005: a .hld in the future means "do not call" for `run`; `now` may still call.
     if (!opts.force && listed.hld) {
       const until = await hubHeld(config, hub, now, opts.warn, opts.readOnly);
-      if (until !== undefined) busy.set(hub.key, `on hold until ${formatTime(until * 1000)} (.hld)`);
+      if (until !== undefined) busy.set(hub.key, `on hold until ${formatLocalTime(until * 1000)} (.hld)`);
     }
   }
   return { queued, busy };

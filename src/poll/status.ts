@@ -2,15 +2,16 @@
  * `fnpoll status`: the plan plus the state, as stable JSON for scripts (`--json`) and as an aligned
  * table for humans. Pure: the caller supplies `now`.
  *
- * Times are printed in UTC (ISO 8601, `Z`) so that the output does not depend on the machine's
- * time zone; ages and waits are relative (`3m ago`, `in 2h 5m`).
+ * Times are shown in local time on the screen and in UTC (ISO 8601, `Z`) in the JSON; ages and
+ * waits are relative (`3m ago`, `in 2h 5m`).
  */
 import { formatAddress } from '../ftn/address.js';
 import type { Flavour, QueueSummary } from '../bso/types.js';
 import type { FailureKind } from '../errors.js';
 import type { PlanEntry } from './schedule.js';
+import type { HubConfig } from '../config/types.js';
 import type { State } from './state.js';
-import { formatBytes, formatDuration, formatTime } from '../format.js';
+import { formatBytes, formatDuration, formatLocalTime } from '../format.js';
 
 /** `lastResult` in the JSON: always the same four keys. */
 export interface StatusResult {
@@ -128,7 +129,7 @@ export function formatStatusTable(rows: StatusHub[], now: number): string {
     row.lastSuccess === null ? 'never' : ago(row.lastSuccess, now),
     String(row.consecutiveFailures),
     queuedCell(row),
-    row.heldUntil === null ? '-' : formatTime(Date.parse(row.heldUntil)),
+    row.heldUntil === null ? '-' : formatLocalTime(Date.parse(row.heldUntil)),
     nextCell(row, now),
   ]);
   const all = [header, ...body];
@@ -142,4 +143,24 @@ export function formatStatusTable(rows: StatusHub[], now: number): string {
     )
     .join('\n')
     .concat('\n');
+}
+
+/** `fnpoll status <hub>`: one hub, one fact per line (the recent sessions follow, from stats.ts). */
+export function formatStatusDetail(row: StatusHub, hub: HubConfig, now: number): string[] {
+  const at = (iso: string | null): string => (iso === null ? 'never' : `${formatLocalTime(Date.parse(iso))} (${ago(iso, now)})`);
+  const r = row.lastResult;
+  const result = r === null ? 'none yet' : r.ok ? 'ok' : `${r.kind}: ${r.message ?? ''}${r.remote ? ` (hub said: ${r.remote})` : ''}`;
+  const host = hub.host.includes(':') ? `[${hub.host}]` : hub.host;
+  return [
+    `${row.name} (${row.address})`,
+    `  hub           ${host}:${hub.port}, ${hub.password === undefined ? 'no password' : 'password set'}, cram=${hub.useCram ? 'yes' : 'no'}, nr=${hub.nrMode ? 'yes' : 'no'}`,
+    `  poll every    ${formatDuration(hub.pollFrequency)}`,
+    `  last attempt  ${at(row.lastAttempt)}`,
+    `  last result   ${result}`,
+    `  last success  ${at(row.lastSuccess)}`,
+    `  failures      ${row.consecutiveFailures} in a row`,
+    `  queued        ${queuedCell(row)}`,
+    `  held until    ${row.heldUntil === null ? '-' : formatLocalTime(Date.parse(row.heldUntil))}`,
+    `  next attempt  ${nextCell(row, now)}`,
+  ];
 }

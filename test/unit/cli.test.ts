@@ -130,6 +130,45 @@ describe('fnpoll CLI', () => {
     assert.match(q.stderr, /^fnpoll: warning: mail for 2:5020\/7@fidonet \(1 file, 300 B\) will never leave/m);
   });
 
+  test('status <hub>: one hub in detail with its recent sessions, in local time', async () => {
+    const n = await node();
+    const t = Date.UTC(2026, 2, 1, 11, 0, 0);
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(
+      n.stateFile,
+      JSON.stringify({
+        version: 1,
+        hubs: {
+          hub1: {
+            lastAttempt: new Date(t).toISOString(),
+            lastSuccess: null,
+            lastResult: { ok: false, kind: 'auth', message: 'hub refused the password', remote: 'Bad password' },
+            consecutiveFailures: 1,
+            nextAttempt: new Date(t + 6 * 3_600_000).toISOString(),
+            history: [{ startedAt: new Date(t).toISOString(), durationMs: 1200, ok: false, kind: 'auth', message: 'hub refused the password', filesSent: 0, filesReceived: 0, bytesSent: 0, bytesReceived: 0 }],
+          },
+        },
+      }),
+    );
+    const saved = process.env.TZ;
+    process.env.TZ = 'Europe/Berlin';
+    try {
+      const r = await run(['status', 'hub1', '-c', n.configPath]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^hub1 \(2:5020\/1@fidonet\)$/m);
+      assert.match(r.stdout, /^  last attempt  2026-03-01 12:00:00 \(\S+ ago\)$/m, 'local time (UTC+1)');
+      assert.match(r.stdout, /^  last result   auth: hub refused the password \(hub said: Bad password\)$/m);
+      assert.match(r.stdout, /^    2026-03-01 12:00:00  failed +1\.2 s  auth: hub refused the password$/m);
+      const j = await run(['status', 'hub1', '--json', '-c', n.configPath]);
+      const doc = JSON.parse(j.stdout) as { lastAttempt: string; recent: unknown[] };
+      assert.equal(doc.lastAttempt, '2026-03-01T11:00:00.000Z', 'UTC in --json');
+      assert.equal(doc.recent.length, 1);
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+  });
+
   test('check names each value that came from the environment', async () => {
     const n = await node();
     process.env.FNPOLL_POLLER_LOG_LEVEL = 'warning';

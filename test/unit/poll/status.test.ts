@@ -75,7 +75,7 @@ describe('statusRows (fnpoll status --json)', () => {
       name: 'Other',
       address: '21:1/100@fsxnet',
       due: false,
-      reason: 'held until 2026-03-01T12:12:00Z after 3 failures (auth)',
+      reason: 'held until 2026-03-01 12:12:00 after 3 failures (auth)',
       lastAttempt: '2026-03-01T11:55:00.000Z',
       lastSuccess: '2026-03-01T09:55:00.000Z',
       lastResult: { ok: false, kind: 'auth', message: 'hub refused our password', remote: 'Bad password' },
@@ -123,7 +123,7 @@ describe('formatStatusTable', () => {
     }
     const [, fido, other, fresh] = lines as [string, string, string, string];
     assert.match(fido, /^Fido\s+2:5020\/1@fidonet\s+ok 3m ago\s+3m ago\s+0\s+3 files, 12 KiB, crash\s+-\s+due now \(crash mail queued \(3 files, 12 KiB\)\)$/);
-    assert.match(other, /auth 5m ago \(Bad password\)\s+2h 5m ago\s+3\s+-\s+2026-03-01T12:12:00Z\s+in 12m \(held until/);
+    assert.match(other, /auth 5m ago \(Bad password\)\s+2h 5m ago\s+3\s+-\s+2026-03-01 12:12:00\s+in 12m \(held until/);
     assert.match(fresh, /^Fresh\s+2:5020\/2\s+-\s+never\s+0\s+-\s+-\s+due now \(never polled successfully\)$/);
   });
 
