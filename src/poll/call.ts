@@ -140,6 +140,16 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
     socket = await connectTcp(hub, config.poller.connectTimeout);
 
+    // One line per problem: a flow line whose file is gone is met by every batch's scan and again
+    // when the flow file is tidied (issue 14); the sysop hears of each flow line once.
+    const warned = new Set<string>();
+    const warnOnce = (m: string): void => {
+      const key = /^(.+? line \d+)[: ]/.exec(m)?.[1] ?? m;
+      if (warned.has(key)) return;
+      warned.add(key);
+      log.warn(m, undefined, 'transfer');
+    };
+
     const inbound = new Inbound({
       dirs: { secure: config.node.inbound, insecure: config.node.inboundInsecure, temp: config.node.tempInbound },
       hubKey: addressKey(hub.address),
@@ -171,7 +181,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       queue: async (akas, done) => {
         const files: OutgoingFile[] = [];
         for (const aka of akas) {
-          const q = await scanNode(layout, aka, { warn: (m) => log.warn(m, undefined, 'transfer') });
+          const q = await scanNode(layout, aka, { warn: warnOnce });
           queues.set(addressKey(aka), q);
           for (const item of q.items) {
             const id = itemId(item);
@@ -240,7 +250,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       for (const p of sentReqs) await unlinkQuiet(p);
     }
     // Lines whose files vanished are marked done, as binkd does, so the flow file can go.
-    const tidy = { root: layout.root, warn: (m: string) => log.warn(m, undefined, 'transfer') };
+    const tidy = { root: layout.root, warn: warnOnce };
     for (const f of touchedFlows) await finishFlowFile(f, tidy).catch((err) => log.warn(`cannot tidy ${f}: ${errorText(err)}`));
 
     if (s.ok) return result('ok', summaryLine(s), { session: s });

@@ -448,6 +448,20 @@ describe('callHub: connection failures and timeouts', () => {
     assert.equal(existsSync(file), true);
   });
 
+  test('a file named in a flow file that is gone: one warning line, and the line is marked', T, async () => {
+    const hub = await startHub();
+    const f = await makeNode(hub.port);
+    const real = await f.node.file('real.txt', 'here');
+    const gone = join(f.node.files, 'gone.txt');
+    const flow = await f.node.outboundFile(`${HUB_BASE}.flo`, `^${gone}\n^${real}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    const about = warnings(c.sink).filter((w) => w.includes('gone.txt'));
+    assert.equal(about.length, 1, about.join('\n'));
+    assert.match(about[0]!, /line 1: ".*gone\.txt": no such file, skipped/);
+    assert.equal(existsSync(flow), false, 'both lines done: the flow file is gone');
+  });
+
   test('an empty flow file (poll request) is removed only after a successful session', T, async () => {
     const hub = await startHub({ busy: 'Too busy' });
     const f = await makeNode(hub.port);
