@@ -240,7 +240,6 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
           const slot: { hub: HubConfig; session?: CallerSession; startedAt: number } = { hub, startedAt: now() };
           running.set(hub.key, slot);
           const hubLog = log.child({ hub: hub.name, sessionId: randomBytes(3).toString('hex') });
-          hubLog.debug(`due: ${entry.reason}`);
           let r: CallResult;
           try {
             r = await callHub(hub, {

@@ -169,6 +169,14 @@ describe('fnpoll CLI', () => {
     }
   });
 
+  test('--debug says once why a hub is due', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { BIN } = await import('../helpers/node.js');
+    const r = spawnSync(process.execPath, [BIN, 'demo', '--debug'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stderr.split('\n').filter((l) => /\bdue: /.test(l)), ['demohub: due: forced (fnpoll now)']);
+  });
+
   test('check names each value that came from the environment', async () => {
     const n = await node();
     process.env.FNPOLL_POLLER_LOG_LEVEL = 'warning';
