@@ -3,20 +3,19 @@
  * every path. This is where the pure protocol core meets the outbound and inbound on disk.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
-import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
+import { EMPTY_PACKET_MAX, nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
 import { FlagKeeper, flagBusy } from '../bso/flags.js';
 import { hubLayout } from './hubfiles.js';
 export { hubLayout } from './hubfiles.js';
 import { SessionError, errorText, type FailureKind } from '../errors.js';
-import { isErrno } from '../files.js';
+import { unlinkIfPresent } from '../files.js';
 import type { Logger } from '../ops/logger.js';
 import { VERSION } from '../version.js';
 import { formatBytes, formatRate, formatSeconds } from '../format.js';
@@ -245,9 +244,13 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       // Only after a clean end: poll requests (empty flow files), sent .req files, and the empty
       // packets binkd would have dropped too (FTN-NOTES §4).
       for (const q of queues.values()) {
-        for (const p of q.emptyNetmail) await unlinkQuiet(p);
+        for (const p of q.emptyNetmail) {
+          if (await unlinkIfPresent(p, 'empty netmail packet')) {
+            log.info(`removed empty netmail packet ${p} (${EMPTY_PACKET_MAX} bytes or less: no message in it; binkd drops these too)`, { file: p }, 'transfer');
+          }
+        }
       }
-      for (const p of sentReqs) await unlinkQuiet(p);
+      for (const p of sentReqs) await unlinkIfPresent(p, 'sent file request');
     }
     // Lines whose files vanished are marked done, as binkd does, so the flow file can go.
     const tidy = { root: layout.root, warn: warnOnce };
@@ -268,14 +271,6 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
 
 function itemId(item: OutboundItem): string {
   return item.flow ? `${item.kind}:${item.flow.flowPath}:${item.flow.lineOffset}` : `${item.kind}:${item.path}`;
-}
-
-async function unlinkQuiet(p: string): Promise<void> {
-  try {
-    await unlink(p);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-  }
 }
 
 /** `sent 3 files 12.0 KiB, received 1 file 2.0 KiB, 1.2 s, 10.0 KiB/s`. */
