@@ -6,10 +6,25 @@ import { cac, type CAC } from 'cac';
 import { ExitCode, FnpollError, UsageError, ConfigError, LockError } from './errors.js';
 import type { GlobalFlags, Io } from './commands/io.js';
 
-const processIo: Io = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
+/**
+ * A reader that went away (`fnpoll check | head -1`) is no error of ours: the rest of the output is
+ * dropped and the command ends as it would have, without an EPIPE stack trace.
+ */
+function quietWhenClosed(stream: NodeJS.WriteStream): (text: string) => void {
+  let closed = false;
+  stream.on('error', () => {
+    closed = true;
+  });
+  return (text) => {
+    if (!closed) stream.write(text);
+  };
+}
+
+let processIoMemo: Io | undefined;
+/** Made on first use, so that importing this module does not touch the process's streams. */
+function processIo(): Io {
+  return (processIoMemo ??= { out: quietWhenClosed(process.stdout), err: quietWhenClosed(process.stderr) });
+}
 
 const COMMANDS = ['run', 'now', 'status', 'check', 'queue', 'reset', 'poll', 'stats', 'health', 'import', 'demo', 'help'];
 
@@ -114,7 +129,7 @@ function debugRequested(argv: string[]): boolean {
 }
 
 /** Runs the CLI; sets process.exitCode rather than exiting mid-flight. */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   let code: number = ExitCode.OK;
   const setExit = (c: number): void => {
     code = c;

@@ -169,6 +169,21 @@ describe('fnpoll CLI', () => {
     }
   });
 
+  test('a closed stdout (fnpoll check | head -1) ends quietly', async () => {
+    const n = await node();
+    const many = (await readFile(n.configPath, 'utf8')) + Array.from({ length: 2000 }, (_, i) => `[x${i}]\nhub_address = 2:5021/${i + 1}\nhub_hostname = x${i}.example\n`).join('');
+    await (await import('node:fs/promises')).writeFile(n.configPath, many);
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('../helpers/node.js');
+    const child = spawn(process.execPath, [BIN, 'check', '-c', n.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(stderr, '', 'no EPIPE trace');
+    assert.equal(code, 0);
+  });
+
   test('--debug says once why a hub is due', async () => {
     const { spawnSync } = await import('node:child_process');
     const { BIN } = await import('../helpers/node.js');
