@@ -565,6 +565,13 @@ function readHub(report: Report, section: IniSection, node: NodeConfig, poller: 
   const { host, port } = readHostPort(report, r);
 
   const password = r.string(['password', 'binkp_password']);
+  // issue 14: a password with ` #` or ` ;` in it is silently cut there; say so, without echoing it.
+  const pwSlot = r.get('password') ?? r.get('binkp_password');
+  if (pwSlot && !pwSlot.entry.quoted && pwSlot.entry.comment !== undefined) {
+    report.warnings.push(
+      `${report.where(pwSlot)}: the value ends where \`${pwSlot.entry.comment.slice(0, 1)}\` follows a space; the rest of the line is a comment. If it is part of the password, quote the value: ${pwSlot.entry.name} = "..."`,
+    );
+  }
   const outboundOverride = r.path(['outbound'], baseDir);
   const retryBase = r.duration(['retry_base']) ?? poller.retryBase;
   const retryMax = r.duration(['retry_max']) ?? poller.retryMax;
@@ -599,6 +606,12 @@ function readHub(report: Report, section: IniSection, node: NodeConfig, poller: 
   };
   if (hub.ourAddresses.length === 0) {
     report.bad(r.get('address')!, 'lists no address');
+  }
+  // issue 14: AKAs of another network than the hub's make it refuse us or file our mail wrongly.
+  const domain = address.domain?.toLowerCase();
+  const ourSlot = r.get('address');
+  if (ourSlot && domain && hub.ourAddresses.length && hub.ourAddresses.every((a) => a.domain) && !hub.ourAddresses.some((a) => a.domain?.toLowerCase() === domain)) {
+    report.warnings.push(`${report.where(ourSlot)}: "${ourSlot.entry.value}" has no address in the hub's domain @${domain} (hub_address ${formatAddress(address)}); the hub will see only AKAs of other networks`);
   }
   r.finish();
   return report.problems.length === before ? hub : undefined;

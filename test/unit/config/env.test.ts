@@ -57,16 +57,3 @@ describe('FNPOLL_<SECTION>_<KEY>', () => {
     assert.throws(() => buildConfig(doc, '/etc/fnpoll/fnpoll.ini'), (err: unknown) => err instanceof ConfigError && /^\$FNPOLL_FIDO_HUB_PORT \(\[fido\] hub_port\): "x" /.test(err.problems[0]!));
   });
 });
-
-describe('config diagnostics', () => {
-  test('"did you mean" is shown even when there are errors', () => {
-    const doc = parseIni(`[node]\naddress = 2:5020/99\noutbound = /o\ninbound = /i\n[fido]\nhub_address = 2:5020/1\nbinpk = hub.example.net\n`, '/x.ini');
-    assert.throws(
-      () => buildConfig(doc, '/x.ini'),
-      (err: unknown) =>
-        err instanceof ConfigError &&
-        err.problems.some((p) => /hub_hostname: missing/.test(p)) &&
-        err.problems.some((p) => /^warning: \/x\.ini:7 \[fido\] binpk: unknown key ignored; did you mean `binkp`\?$/.test(p)),
-    );
-  });
-});
