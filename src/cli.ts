@@ -33,10 +33,11 @@ function build(io: Io, setExit: (code: number) => void): CAC {
   cli.option('-c, --config <file>', 'Config file (default: $FNPOLL_CONFIG, else /etc/fnpoll/fnpoll.ini)');
   cli.option('--debug', 'Log everything, including binkp frames; show stack traces');
   cli.option('-q, --quiet', 'Print errors only');
-  cli.option('--verbose', 'Print what happens, not only errors (run)');
+  cli.option('--verbose', 'Print what happens, not only errors (also -v after a command)');
 
   cli
     .command('run [...hubs]', 'Poll the hubs that are due (the cron job; also the default command)')
+    .example('fnpoll run --quiet            # from cron, every 5 minutes')
     .option('--dry-run', 'Show what would be polled and why; touch nothing')
     .action(async (hubs: string[], flags: GlobalFlags) => {
       const { commandRun } = await import('./commands/run.js');
@@ -45,6 +46,7 @@ function build(io: Io, setExit: (code: number) => void): CAC {
 
   cli
     .command('now [...hubs]', 'Poll hubs immediately (section names or addresses; none = all)')
+    .example('fnpoll now fidonet')
     .option('--dry-run', 'Show what would be polled; touch nothing')
     .action(async (hubs: string[], flags: GlobalFlags) => {
       const { commandNow } = await import('./commands/now.js');
@@ -60,7 +62,7 @@ function build(io: Io, setExit: (code: number) => void): CAC {
       setExit(await commandStatus(flags, io, hub));
     });
 
-  cli.command('check', 'Validate the configuration and print one line per hub').action(async (flags: GlobalFlags) => {
+  cli.command('check', 'Validate the configuration and print one line per hub').example('fnpoll check -c /etc/fnpoll/fnpoll.ini').action(async (flags: GlobalFlags) => {
     const { commandCheck } = await import('./commands/check.js');
     setExit(await commandCheck(flags, io));
   });
@@ -74,13 +76,14 @@ function build(io: Io, setExit: (code: number) => void): CAC {
       setExit(await commandQueue(flags, io));
     });
 
-  cli.command('reset <hub> [...more]', "Clear hubs' backoff and hold").action(async (hub: string, more: string[], flags: GlobalFlags) => {
+  cli.command('reset <hub> [...more]', "Clear hubs' backoff and hold, so that the next run calls them at once").example('fnpoll reset fidonet').action(async (hub: string, more: string[], flags: GlobalFlags) => {
     const { commandReset } = await import('./commands/status.js');
     setExit(await commandReset([hub, ...more], flags, io));
   });
 
   cli
     .command('poll <hub> [...more]', 'Create a poll request (empty .dlo) for hubs without calling')
+    .example('fnpoll poll fidonet --flavour crash')
     .option('--flavour <flavour>', 'direct (default), crash, immediate or normal')
     .action(async (hub: string, more: string[], flags: GlobalFlags & { flavour?: string }) => {
       const { commandPoll } = await import('./commands/status.js');
@@ -89,6 +92,7 @@ function build(io: Io, setExit: (code: number) => void): CAC {
 
   cli
     .command('stats [hub]', 'Show totals, success ratio, averages and the last sessions per hub')
+    .example('fnpoll stats fidonet')
     .option('--json', 'Machine-readable output')
     .action(async (hub: string | undefined, flags: GlobalFlags) => {
       const { commandStats } = await import('./commands/stats.js');
@@ -97,6 +101,7 @@ function build(io: Io, setExit: (code: number) => void): CAC {
 
   cli
     .command('health', 'Monitoring-plugin check (Nagios/Icinga): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .example('fnpoll health -c /etc/fnpoll/fnpoll.ini   # as a Nagios/Icinga command')
     .action(async (flags: GlobalFlags) => {
       const { commandHealth } = await import('./commands/health.js');
       setExit(await commandHealth(flags, io));
@@ -114,13 +119,19 @@ function build(io: Io, setExit: (code: number) => void): CAC {
 
   cli
     .command('demo', 'Poll a scripted demo hub on loopback, with a demo outbound under a temp dir')
+    .example('fnpoll demo --keep')
     .option('--keep', 'Keep the demo directory afterwards')
     .action(async (flags: GlobalFlags & { keep?: boolean }) => {
       const { commandDemo } = await import('./commands/demo.js');
       setExit(await commandDemo(flags, io));
     });
 
-  cli.help();
+  // A command's --help starts with what the command does (cac shows it only in the list).
+  cli.help((sections) => {
+    const what = cli.matchedCommand?.description;
+    if (what) sections.splice(1, 0, { body: what });
+    return sections;
+  });
   return cli;
 }
 
@@ -138,7 +149,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     // `run` is the default command: `fnpoll -c x.ini` == `fnpoll run -c x.ini`.
     const firstWord = argv.find((a, i) => !a.startsWith('-') && !(i > 0 && ['-c', '--config'].includes(argv[i - 1]!)));
     const wantsMeta = argv.some((a) => ['-h', '--help', '-v', '--version'].includes(a)) && !firstWord;
-    const args = firstWord || wantsMeta ? argv : ['run', ...argv];
+    // `-v` alone is --version (as binkd -v); with a command it is --verbose, never ignored.
+    const args = (firstWord || wantsMeta ? argv : ['run', ...argv]).map((a) => (a === '-v' && firstWord ? '--verbose' : a));
     if (firstWord && !COMMANDS.includes(firstWord)) {
       throw new UsageError(`unknown command "${firstWord}" (commands: ${COMMANDS.filter((c) => c !== 'help').join(', ')})`);
     }

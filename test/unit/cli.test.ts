@@ -184,6 +184,35 @@ describe('fnpoll CLI', () => {
     assert.equal(code, 0);
   });
 
+  test('every command\'s --help says what it does and shows an example', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { BIN } = await import('../helpers/node.js');
+    for (const cmd of ['run', 'now', 'status', 'check', 'queue', 'reset', 'poll', 'stats', 'health', 'import', 'demo']) {
+      const r = spawnSync(process.execPath, [BIN, cmd, '--help'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, cmd);
+      const lines = r.stdout.split('\n');
+      assert.match(lines[2] ?? '', /^[A-Z]\S* /, `${cmd}: a one-line description after the version line:\n${r.stdout}`);
+      assert.match(r.stdout, new RegExp(`Examples:\\n(?:.*\\n)*fnpoll ${cmd}\\b`), `${cmd}: an example`);
+    }
+  });
+
+  test('-v is --version alone and --verbose after a command, never ignored', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { BIN } = await import('../helpers/node.js');
+    const alone = spawnSync(process.execPath, [BIN, '-v'], { encoding: 'utf8' });
+    assert.match(alone.stdout, /^fnpoll\/\d+\.\d+\.\d+/);
+    // Two nodes: after the first failure the hub would be in backoff, not due.
+    const a = await node();
+    const b = await node();
+    for (const n of [a, b]) await n.outboundFile('139c0001.clo', '');
+    const plain = spawnSync(process.execPath, [BIN, 'run', '-c', a.configPath], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const verbose = spawnSync(process.execPath, [BIN, 'run', '-v', '-c', b.configPath], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    assert.equal(plain.status, 1, 'port 1 refuses');
+    assert.equal(verbose.status, 1);
+    assert.doesNotMatch(plain.stderr, /calling 2:5020\/1/);
+    assert.match(verbose.stderr, /calling 2:5020\/1@fidonet at 127\.0\.0\.1:1/, verbose.stderr);
+  });
+
   test('--debug says once why a hub is due', async () => {
     const { spawnSync } = await import('node:child_process');
     const { BIN } = await import('../helpers/node.js');
