@@ -171,10 +171,10 @@ describe('ProgressDisplay', () => {
     a.bytesReceived = 2048;
     a.receivingOffset = 2048;
     timers.fire();
-    assert.equal(tty.lines[1], 'fido    recv nodelist.zip [==========>         ]  50% 2 Ki…');
+    assert.equal(tty.lines[1], 'fido    recv nodelist.zip  50%  total 2 KiB, 2 KiB/s', 'narrow: the compact form, nothing cut');
     tty.columns = 200;
     d.tick();
-    assert.equal(tty.lines[1], 'fido    recv nodelist.zip [==========>         ]  50% 2 KiB/4 KiB ETA 1s  2 KiB 2 KiB/s');
+    assert.equal(tty.lines[1], 'fido    recv nodelist.zip [==========>         ]  50% 2 KiB/4 KiB ETA 1s  total 2 KiB, 2 KiB/s');
 
     d.remove('fsx');
     tty.write('fsxnet: 21:1/100 ok: sent 0 files\n');
