@@ -46,3 +46,14 @@ describe('file helpers', () => {
     }
   });
 });
+
+describe('errorText', () => {
+  test("Node's own message, plus what to do about it", async () => {
+    const { errorText } = await import('../../src/errors.js');
+    const eacces = Object.assign(new Error("EACCES: permission denied, open '/var/lib/fnpoll/state.json'"), { code: 'EACCES' });
+    assert.equal(errorText(eacces), "EACCES: permission denied, open '/var/lib/fnpoll/state.json'; check the owner and mode of the path and its parent directories for the user fnpoll runs as");
+    const enoent = Object.assign(new Error("ENOENT: no such file or directory, open '/x'"), { code: 'ENOENT' });
+    assert.equal(errorText(enoent), "ENOENT: no such file or directory, open '/x'", 'no hint where there is nothing to add');
+    assert.equal(errorText(new Error('plain')), 'plain');
+  });
+});
