@@ -19,7 +19,7 @@ import { applyOutcome, contactChanged, type SessionOutcome } from './backoff.js'
 import { planRun, type PlanEntry } from './schedule.js';
 import { gatherInputs } from './inputs.js';
 import { callHub, hubLayout, resultText, type CallResult } from './call.js';
-import { formatBytes, formatDuration, formatLocalTime, formatRate, formatSeconds, formatTime } from '../format.js';
+import { count, formatBytes, formatDuration, formatLocalTime, formatRate, formatSeconds, formatTime } from '../format.js';
 import { randomBytes } from 'node:crypto';
 
 export interface RunOptions {
@@ -366,7 +366,7 @@ async function markBsoFiles(
   try {
     if (next.heldUntil !== undefined && next.heldUntil !== prevHeldUntil) {
       await writeHold(base, Math.ceil(next.heldUntil / 1000));
-      log.notice('warning', `on hold until ${formatTime(next.heldUntil)} after ${next.consecutiveFailures} failures (wrote ${base}.hld); \`fnpoll reset ${hub.name}\` retries at once`);
+      log.notice('warning', `on hold until ${formatTime(next.heldUntil)} after ${count(next.consecutiveFailures, 'failure')} (wrote ${base}.hld); \`fnpoll reset ${hub.name}\` retries at once`);
     } else if (r.status === 'ok' && prevHeldUntil !== undefined) {
       await removeHold(base);
       log.notice('info', `out of hold: the call succeeded (removed ${base}.hld)`);
