@@ -213,6 +213,32 @@ describe('fnpoll CLI', () => {
     assert.match(verbose.stderr, /calling 2:5020\/1@fidonet at 127\.0\.0\.1:1/, verbose.stderr);
   });
 
+  test('a held hub that a forced call reaches says it is out of hold, even under --quiet', async () => {
+    const { ScriptedHub } = await import('../../src/demo/hub.js');
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('../helpers/node.js');
+    const hub = new ScriptedHub({ addresses: ['2:5020/1@fidonet'], password: 'pw' });
+    const port = await hub.listen(0, '127.0.0.1');
+    try {
+      const n = await TestNode.create({ hubs: [{ name: 'hub1', address: '2:5020/1@fidonet', port, password: 'pw' }] });
+      nodes.push(n);
+      const until = Date.now() + 3_600_000;
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(n.stateFile, JSON.stringify({ version: 1, hubs: { hub1: { consecutiveFailures: 3, heldUntil: new Date(until).toISOString(), nextAttempt: new Date(until).toISOString() } } }));
+      await n.outboundFile('139c0001.hld', String(Math.floor(until / 1000)));
+      const child = spawn(process.execPath, [BIN, 'now', 'hub1', '--quiet', '-c', n.configPath], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      assert.equal(code, 0, stderr);
+      assert.match(stderr, /^hub1: out of hold: the call succeeded \(removed \S+139c0001\.hld\)$/m);
+      assert.equal(stderr.trim().split('\n').length, 1, stderr);
+      assert.deepEqual((await n.listOutbound()).filter((f) => f.endsWith('.hld')), []);
+    } finally {
+      await hub.close();
+    }
+  });
+
   test('--debug says once why a hub is due', async () => {
     const { spawnSync } = await import('node:child_process');
     const { BIN } = await import('../helpers/node.js');
