@@ -171,7 +171,6 @@ const DROPPED_KEYWORDS: Readonly<Record<string, string>> = {
   passwords: 'put each hub password into its section',
   defnode: 'fnpoll calls only the hubs in its config',
   'root-domain': 'used only to resolve `*` hosts when the file is imported',
-  oport: 'used only as the port of node hosts without one when the file is imported',
   oblksize: 'fnpoll sends 32767-byte frames ([performance] buffer_size)',
   bindaddr: 'fnpoll lets the system pick the source address',
   proxy: 'no proxy support in fnpoll yet',
