@@ -610,8 +610,11 @@ function readHub(report: Report, section: IniSection, node: NodeConfig, poller: 
   // issue 14: AKAs of another network than the hub's make it refuse us or file our mail wrongly.
   const domain = address.domain?.toLowerCase();
   const ourSlot = r.get('address');
-  if (ourSlot && domain && hub.ourAddresses.length && hub.ourAddresses.every((a) => a.domain) && !hub.ourAddresses.some((a) => a.domain?.toLowerCase() === domain)) {
+  const foreign = domain && hub.ourAddresses.length && hub.ourAddresses.every((a) => a.domain) && !hub.ourAddresses.some((a) => a.domain?.toLowerCase() === domain);
+  if (foreign && ourSlot) {
     report.warnings.push(`${report.where(ourSlot)}: "${ourSlot.entry.value}" has no address in the hub's domain @${domain} (hub_address ${formatAddress(address)}); the hub will see only AKAs of other networks`);
+  } else if (foreign && addressSlot) {
+    report.warnings.push(`${report.where(addressSlot)}: none of our addresses ([node] address, aka) is in @${domain}; the hub will see only AKAs of other networks (add ours in @${domain} to aka, or an \`address\` key here)`);
   }
   r.finish();
   return report.problems.length === before ? hub : undefined;

@@ -36,3 +36,12 @@ describe('hub warnings', () => {
     assert.deepEqual(ok.warnings, []);
   });
 });
+
+describe('a hub in a network we have no address in', () => {
+  test('is a warning on hub_address when the hub has no address key', () => {
+    const c = buildConfig(parseIni(`[node]\naddress = 2:5020/99@fidonet\noutbound = /o\ninbound = /i\n[fsx]\nhub_address = 21:1/100@fsxnet\nhub_hostname = h\n`, '/x.ini'), '/x.ini');
+    assert.deepEqual(c.warnings, ['/x.ini:6 [fsx] hub_address: none of our addresses ([node] address, aka) is in @fsxnet; the hub will see only AKAs of other networks (add ours in @fsxnet to aka, or an `address` key here)']);
+    const ok = buildConfig(parseIni(`[node]\naddress = 2:5020/99@fidonet\naka = 21:1/999@fsxnet\noutbound = /o\ninbound = /i\n[fsx]\nhub_address = 21:1/100@fsxnet\nhub_hostname = h\n`, '/x.ini'), '/x.ini');
+    assert.deepEqual(ok.warnings, []);
+  });
+});
