@@ -13,11 +13,12 @@
  *     address, host[:port] (`*` = binkp.net DNS name), password (the outgoing one),
  *     -md, -nr, -nd, -crypt, -bw                        -> one hub section each
  *   include <file>                                      -> read in place
+ *   passwords <file>                                    -> the password of node lines without one
  * Node lines without a host are links that call us: fnpoll only calls, so they are dropped.
  */
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { formatAddress, type FtnAddress } from '../ftn/address.js';
+import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { formatTime } from '../format.js';
 
 export interface BinkdImport {
@@ -168,7 +169,6 @@ const DROPPED_KEYWORDS: Readonly<Record<string, string>> = {
   share: 'no shared AKAs in fnpoll',
   skip: 'fnpoll receives every file the hub offers (minfree still refuses what would fill the disk)',
   'check-pkthdr': 'the tosser checks packet headers',
-  passwords: 'put each hub password into its section',
   defnode: 'fnpoll calls only the hubs in its config',
   'root-domain': 'used only to resolve `*` hosts when the file is imported',
   oblksize: 'fnpoll sends 32767-byte frames ([performance] buffer_size)',
@@ -200,6 +200,7 @@ export function importBinkd(file: string, opts: ImportOptions): BinkdImport {
   const nodeLines: Line[] = [];
   let oport = BINKP_PORT;
   let root = ROOT_DOMAIN;
+  const passwordFiles: Line[] = [];
 
   const setNode = (key: string, value: string): void => {
     const at = nodeKeys.findIndex(([k]) => k === key);
@@ -237,6 +238,9 @@ export function importBinkd(file: string, opts: ImportOptions): BinkdImport {
       case 'root-domain':
         if (args[0]) root = args[0];
         break;
+      case 'passwords':
+        passwordFiles.push(l);
+        break;
       default:
         break;
     }
@@ -249,6 +253,7 @@ export function importBinkd(file: string, opts: ImportOptions): BinkdImport {
     return domains.find((d) => d.zone === a.zone) ?? domains[0];
   };
   const withDomain = (a: FtnAddress): FtnAddress => ({ ...a, domain: domainOf(a)?.name ?? a.domain });
+  const filePasswords = readPasswordFiles(passwordFiles, opts, (a) => parsePartialAddress(a, ours[0]), withDomain, dropped);
 
   for (const l of lines) {
     const [kwRaw, ...args] = l.words;
@@ -258,6 +263,7 @@ export function importBinkd(file: string, opts: ImportOptions): BinkdImport {
       case 'domain':
       case 'address':
       case 'oport':
+      case 'passwords':
         break;
       case 'root-domain':
         drop(l, DROPPED_KEYWORDS['root-domain']!);
@@ -334,7 +340,7 @@ export function importBinkd(file: string, opts: ImportOptions): BinkdImport {
   if (!nodeKeys.some(([k]) => k === 'inbound')) problems.push(`${file}: no \`inbound\`: fnpoll needs the inbound`);
   if (problems.length) throw new ConfigError(problems);
 
-  const hubs = nodeLines.map((l) => importNode(l, { main: main!, withDomain, domainOf, mainDomain: mainDomain!, ours: ours.map(withDomain), oport, root, hubKeys: opts.hubKeys, dropped }));
+  const hubs = nodeLines.map((l) => importNode(l, { main: main!, withDomain, domainOf, mainDomain: mainDomain!, ours: ours.map(withDomain), oport, root, hubKeys: opts.hubKeys, dropped, filePasswords }));
 
   const out: string[] = [
     `; fnpoll.ini imported from ${file} by \`fnpoll import\`, ${formatTime(opts.now ?? Date.now())}.`,
@@ -376,6 +382,8 @@ interface NodeContext {
   root: string;
   hubKeys: readonly string[];
   dropped: string[];
+  /** From `passwords` files, by addressKey: used when the node line has none (binkd's rule). */
+  filePasswords: Map<string, string>;
 }
 
 /** One `node` line -> a hub section, or undefined (with a line in `dropped`) when it is no hub. */
@@ -436,7 +444,8 @@ function importNode(l: Line, c: NodeContext): { name: string; lines: string[]; f
         c.dropped.push(`${who}: ${flag}: dropped: no counterpart in fnpoll`);
     }
   }
-  const [hosts, password, flavour, obox, ibox] = args;
+  const [hosts, nodePassword, flavour, obox, ibox] = args;
+  const password = nodePassword === undefined || nodePassword === '-' ? (c.filePasswords.get(addressKey(address)) ?? nodePassword) : nodePassword;
   if (hosts === undefined || hosts === '-') {
     c.dropped.push(`${who}: dropped: no host, so binkd only answers it; fnpoll only calls hubs`);
     return undefined;
@@ -477,4 +486,41 @@ function importNode(l: Line, c: NodeContext): { name: string; lines: string[]; f
   lines.push(...extra);
   const name = domain?.name ?? `node-${address.zone}-${address.net}-${address.node}`;
   return { name: address.point ? `${name}-${address.point}` : name, lines, from: l };
+}
+
+/**
+ * binkd's `passwords` file (t-mail/qico format): `[password] <address> <inpwd>[,[<pktpwd>][,<outpwd>]]`
+ * per line. Returns the password field by node, for node lines that give none.
+ */
+function readPasswordFiles(
+  lines: Line[],
+  opts: ImportOptions,
+  parse: (text: string) => FtnAddress | undefined,
+  withDomain: (a: FtnAddress) => FtnAddress,
+  dropped: string[],
+): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const l of lines) {
+    const file = l.words[1] === undefined ? undefined : path.resolve(path.dirname(l.file), l.words[1]);
+    if (file === undefined) continue;
+    let text: string;
+    try {
+      text = opts.read(file);
+    } catch (err) {
+      dropped.push(`${l.file}:${l.line}: passwords ${file}: dropped: cannot read it: ${(err as Error).message}`);
+      continue;
+    }
+    text.split(/\r?\n/).forEach((raw, i) => {
+      const words = binkdWords(raw);
+      if (words[0]?.toLowerCase() === 'password') words.shift();
+      if (words.length === 0) return;
+      const a = parse(words[0]!);
+      if (!a || words[1] === undefined) {
+        dropped.push(`${file}:${i + 1}: dropped: expected \`<address> <password>\``);
+        return;
+      }
+      out.set(addressKey(withDomain(a)), words[1]);
+    });
+  }
+  return out;
 }

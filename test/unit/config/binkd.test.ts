@@ -106,6 +106,17 @@ describe('importBinkd', () => {
     assert.match(known.ini, /^use_crypt = yes$/m);
   });
 
+  test('a passwords file gives the password of a node line that has none; the node line wins', () => {
+    const r = run([...BASE, 'passwords pw.lst', 'node 2:5020/1 -md a.example', 'node 2:5020/2 -md b.example own', 'node 21:1/100@fsxnet -md c.example -'], {
+      '/etc/binkd/pw.lst': 'password 2:5020/1 from-file\n5020/2 not-this\n21:1/100@fsxnet in,pkt,out\nbroken\n',
+    });
+    assert.equal(section(r.ini, 'fidonet').password, 'from-file');
+    assert.equal(section(r.ini, 'fidonet-2').password, 'own');
+    assert.equal(section(r.ini, 'fsxnet').password, 'out');
+    assert.ok(r.dropped.includes('/etc/binkd/pw.lst:4: dropped: expected `<address> <password>`'), r.dropped.join('\n'));
+    assert.ok(!r.dropped.some((d) => /: passwords: dropped/.test(d)));
+  });
+
   test('a password that the INI reader would cut is quoted', () => {
     const r = run([...BASE, 'node 2:5020/1 -md h.example "pw ;x"']);
     assert.equal(section(r.ini, 'fidonet').password, 'pw ;x');
