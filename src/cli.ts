@@ -3,40 +3,41 @@
  * must start fast), maps every error to one line and an exit code (README "Exit codes").
  */
 import { cac, type CAC } from 'cac';
-import { ExitCode, FnpollError, UsageError, ConfigError } from './errors.js';
+import { ExitCode, FnpollError, UsageError, ConfigError, LockError } from './errors.js';
+import type { GlobalFlags, Io } from './commands/io.js';
 
-export interface GlobalFlags {
-  config?: string;
-  debug?: boolean;
-  quiet?: boolean;
-  verbose?: boolean;
-  json?: boolean;
-  dryRun?: boolean;
-  '--'?: string[];
+/**
+ * A reader that went away (`fnpoll check | head -1`) is no error of ours: the rest of the output is
+ * dropped and the command ends as it would have, without an EPIPE stack trace.
+ */
+function quietWhenClosed(stream: NodeJS.WriteStream): (text: string) => void {
+  let closed = false;
+  stream.on('error', () => {
+    closed = true;
+  });
+  return (text) => {
+    if (!closed) stream.write(text);
+  };
 }
 
-/** Where the process's output goes; tests replace it. */
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
+let processIoMemo: Io | undefined;
+/** Made on first use, so that importing this module does not touch the process's streams. */
+function processIo(): Io {
+  return (processIoMemo ??= { out: quietWhenClosed(process.stdout), err: quietWhenClosed(process.stderr) });
 }
 
-const processIo: Io = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
-
-const COMMANDS = ['run', 'now', 'status', 'check', 'reset', 'poll', 'stats', 'health', 'demo', 'help'];
+const COMMANDS = ['run', 'now', 'status', 'check', 'queue', 'reset', 'poll', 'stats', 'health', 'import', 'demo', 'help'];
 
 function build(io: Io, setExit: (code: number) => void): CAC {
   const cli = cac('fnpoll');
   cli.option('-c, --config <file>', 'Config file (default: $FNPOLL_CONFIG, else /etc/fnpoll/fnpoll.ini)');
   cli.option('--debug', 'Log everything, including binkp frames; show stack traces');
   cli.option('-q, --quiet', 'Print errors only');
-  cli.option('--verbose', 'Print what happens, not only errors (run)');
+  cli.option('--verbose', 'Print what happens, not only errors (also -v after a command)');
 
   cli
     .command('run [...hubs]', 'Poll the hubs that are due (the cron job; also the default command)')
+    .example('fnpoll run --quiet            # from cron, every 5 minutes')
     .option('--dry-run', 'Show what would be polled and why; touch nothing')
     .action(async (hubs: string[], flags: GlobalFlags) => {
       const { commandRun } = await import('./commands/run.js');
@@ -45,6 +46,7 @@ function build(io: Io, setExit: (code: number) => void): CAC {
 
   cli
     .command('now [...hubs]', 'Poll hubs immediately (section names or addresses; none = all)')
+    .example('fnpoll now fidonet')
     .option('--dry-run', 'Show what would be polled; touch nothing')
     .action(async (hubs: string[], flags: GlobalFlags) => {
       const { commandNow } = await import('./commands/now.js');
@@ -52,25 +54,36 @@ function build(io: Io, setExit: (code: number) => void): CAC {
     });
 
   cli
-    .command('status', 'Show each hub: last result, failures, next attempt, queued mail')
+    .command('status [hub]', 'Show each hub (last result, failures, next attempt, queued mail), or one hub in detail')
     .option('--json', 'Machine-readable output')
-    .action(async (flags: GlobalFlags) => {
+    .example('fnpoll status fidonet')
+    .action(async (hub: string | undefined, flags: GlobalFlags) => {
       const { commandStatus } = await import('./commands/status.js');
-      setExit(await commandStatus(flags, io));
+      setExit(await commandStatus(flags, io, hub));
     });
 
-  cli.command('check', 'Validate the configuration and print one line per hub').action(async (flags: GlobalFlags) => {
+  cli.command('check', 'Validate the configuration and print one line per hub').example('fnpoll check -c /etc/fnpoll/fnpoll.ini').action(async (flags: GlobalFlags) => {
     const { commandCheck } = await import('./commands/check.js');
     setExit(await commandCheck(flags, io));
   });
 
-  cli.command('reset <hub> [...more]', "Clear hubs' backoff and hold").action(async (hub: string, more: string[], flags: GlobalFlags) => {
+  cli
+    .command('queue', 'List the whole outbound per node: flavour, files, bytes, age, and which hub carries it')
+    .option('--json', 'Machine-readable output')
+    .example('fnpoll queue')
+    .action(async (flags: GlobalFlags) => {
+      const { commandQueue } = await import('./commands/queue.js');
+      setExit(await commandQueue(flags, io));
+    });
+
+  cli.command('reset <hub> [...more]', "Clear hubs' backoff and hold, so that the next run calls them at once").example('fnpoll reset fidonet').action(async (hub: string, more: string[], flags: GlobalFlags) => {
     const { commandReset } = await import('./commands/status.js');
     setExit(await commandReset([hub, ...more], flags, io));
   });
 
   cli
     .command('poll <hub> [...more]', 'Create a poll request (empty .dlo) for hubs without calling')
+    .example('fnpoll poll fidonet --flavour crash')
     .option('--flavour <flavour>', 'direct (default), crash, immediate or normal')
     .action(async (hub: string, more: string[], flags: GlobalFlags & { flavour?: string }) => {
       const { commandPoll } = await import('./commands/status.js');
@@ -79,6 +92,7 @@ function build(io: Io, setExit: (code: number) => void): CAC {
 
   cli
     .command('stats [hub]', 'Show totals, success ratio, averages and the last sessions per hub')
+    .example('fnpoll stats fidonet')
     .option('--json', 'Machine-readable output')
     .action(async (hub: string | undefined, flags: GlobalFlags) => {
       const { commandStats } = await import('./commands/stats.js');
@@ -87,20 +101,37 @@ function build(io: Io, setExit: (code: number) => void): CAC {
 
   cli
     .command('health', 'Monitoring-plugin check (Nagios/Icinga): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .example('fnpoll health -c /etc/fnpoll/fnpoll.ini   # as a Nagios/Icinga command')
     .action(async (flags: GlobalFlags) => {
       const { commandHealth } = await import('./commands/health.js');
       setExit(await commandHealth(flags, io));
     });
 
   cli
+    .command('import <binkd.cfg>', 'Translate a binkd config into fnpoll.ini (stdout, or -o FILE); says what was dropped')
+    .option('-o, --output <file>', 'Write the new file here (mode 640) instead of printing it')
+    .option('--force', 'With -o: replace an existing file')
+    .example('fnpoll import /etc/binkd/binkd.cfg -o /etc/fnpoll/fnpoll.ini')
+    .action(async (binkdCfg: string, flags: GlobalFlags & { output?: string; force?: boolean }) => {
+      const { commandImport } = await import('./commands/import.js');
+      setExit(await commandImport(binkdCfg, flags, io));
+    });
+
+  cli
     .command('demo', 'Poll a scripted demo hub on loopback, with a demo outbound under a temp dir')
+    .example('fnpoll demo --keep')
     .option('--keep', 'Keep the demo directory afterwards')
     .action(async (flags: GlobalFlags & { keep?: boolean }) => {
       const { commandDemo } = await import('./commands/demo.js');
       setExit(await commandDemo(flags, io));
     });
 
-  cli.help();
+  // A command's --help starts with what the command does (cac shows it only in the list).
+  cli.help((sections) => {
+    const what = cli.matchedCommand?.description;
+    if (what) sections.splice(1, 0, { body: what });
+    return sections;
+  });
   return cli;
 }
 
@@ -109,7 +140,7 @@ function debugRequested(argv: string[]): boolean {
 }
 
 /** Runs the CLI; sets process.exitCode rather than exiting mid-flight. */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   let code: number = ExitCode.OK;
   const setExit = (c: number): void => {
     code = c;
@@ -118,7 +149,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     // `run` is the default command: `fnpoll -c x.ini` == `fnpoll run -c x.ini`.
     const firstWord = argv.find((a, i) => !a.startsWith('-') && !(i > 0 && ['-c', '--config'].includes(argv[i - 1]!)));
     const wantsMeta = argv.some((a) => ['-h', '--help', '-v', '--version'].includes(a)) && !firstWord;
-    const args = firstWord || wantsMeta ? argv : ['run', ...argv];
+    // `-v` alone is --version (as binkd -v); with a command it is --verbose, never ignored.
+    const args = (firstWord || wantsMeta ? argv : ['run', ...argv]).map((a) => (a === '-v' && firstWord ? '--verbose' : a));
     if (firstWord && !COMMANDS.includes(firstWord)) {
       throw new UsageError(`unknown command "${firstWord}" (commands: ${COMMANDS.filter((c) => c !== 'help').join(', ')})`);
     }
@@ -131,7 +163,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     cli.parse(['node', 'fnpoll', ...(firstWord === 'help' ? ['--help'] : args)], { run: false });
     if (cli.matchedCommand) await cli.runMatchedCommand();
   } catch (err) {
-    code = reportError(err, io, debugRequested(argv));
+    // A cron tick that collides with a long transfer is normal: under --quiet it must not make
+    // cron mail the sysop (issue 14). The exit code (75) still tells a script.
+    if (err instanceof LockError && argv.some((a) => a === '-q' || a === '--quiet') && !debugRequested(argv)) code = err.exitCode;
+    else code = reportError(err, io, debugRequested(argv));
   }
   process.exitCode = code;
   return code;

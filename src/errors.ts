@@ -99,11 +99,57 @@ export class IoError extends FnpollError {
   }
 }
 
-/** Short text for an unknown thrown value, for one-line messages. */
+/** The errno code of a thrown value (`ENOENT`, `EACCES`, ...), if it has one. */
+export function errCode(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && code ? code : undefined;
+}
+
+/**
+ * Short text for an unknown thrown value, for one-line messages. Node's file errors already say
+ * what happened (`EACCES: permission denied, open '/x'`); the hint says what to do about it.
+ */
 export function errorText(err: unknown): string {
   if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+    const code = errCode(err);
+    const text = code && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+    const hint = code === undefined ? undefined : ERRNO_WORDS[code]?.[1];
+    return hint ? `${text}; ${hint}` : text;
   }
   return String(err);
 }
+
+const PERMISSION_HINT = 'check the owner and mode of the path and its parent directories for the user fnpoll runs as';
+
+/** The codes a sysop meets, in words, with what to do about them. */
+const ERRNO_WORDS: Readonly<Record<string, readonly [text: string, hint?: string]>> = {
+  EACCES: ['permission denied', PERMISSION_HINT],
+  EPERM: ['operation not permitted', PERMISSION_HINT],
+  ENOENT: ['no such file or directory'],
+  ENOTDIR: ['a component of the path is not a directory'],
+  EISDIR: ['is a directory'],
+  EEXIST: ['already exists'],
+  ENOSPC: ['no space left on device', 'free space on that filesystem'],
+  EDQUOT: ['disk quota exceeded', "raise the user's quota or free space"],
+  EROFS: ['read-only filesystem', 'under systemd, list the directory in ReadWritePaths= (README "Scheduling")'],
+  EIO: ['input/output error', 'the disk may be failing; see the kernel log'],
+  EMFILE: ['too many open files', 'raise the open-files limit (ulimit -n, LimitNOFILE=)'],
+  ENFILE: ['too many open files on the system'],
+  ENAMETOOLONG: ['file name too long'],
+  ELOOP: ['too many symbolic links'],
+  EXDEV: ['not on the same filesystem'],
+  EBUSY: ['device or resource busy'],
+};
+
+/**
+ * `permission denied (EACCES)`, with the hint when `withHint`: for the places that have only the
+ * code to show. An unknown code is shown as it is; a value without a code as its message.
+ */
+export function errnoText(err: unknown, withHint = true): string {
+  const code = errCode(err);
+  if (code === undefined) return errorText(err);
+  const words = ERRNO_WORDS[code];
+  if (!words) return code;
+  return `${words[0]} (${code})${withHint && words[1] ? `; ${words[1]}` : ''}`;
+}
+

@@ -35,7 +35,8 @@ function have(cmd) {
 }
 
 function ensurePeers() {
-  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus' };
+  // systemd-analyze checks the shipped units, man finds the page of an `npm i -g` (install test).
+  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus', 'systemd-analyze': 'systemd', man: 'man-db' };
   const missing = Object.entries(wanted).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
   if (missing.length === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -60,5 +61,7 @@ if (files.length === 0) {
   console.error(`no test files under ${dirs.join(', ')} (did tsc run?)`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', ...passThrough, ...files], { stdio: 'inherit' });
+// Local times (status, stats, reasons) are asserted as text: pin the zone so that every machine
+// prints the same. Tests that are about the zone set TZ themselves.
+const r = spawnSync(process.execPath, ['--test', ...passThrough, ...files], { stdio: 'inherit', env: { ...process.env, TZ: 'UTC' } });
 process.exit(r.status ?? 1);

@@ -149,6 +149,11 @@ export function formatFileRef(f: { name: string; size: number; mtime: number }):
   return `${escapeName(f.name)} ${f.size} ${f.mtime}`;
 }
 
+/** A map key for a file: name, size and time, as binkd matches acknowledgements. */
+export function fileKey(f: FileRef): string {
+  return `${f.name}\u0000${f.size}\u0000${f.mtime}`;
+}
+
 /** Same file? binkd matches acknowledgements by name, size and time. */
 export function sameFile(a: FileRef, b: FileRef): boolean {
   return a.name === b.name && a.size === b.size && a.mtime === b.mtime;

@@ -17,6 +17,7 @@ import {
   argText,
   commandName,
   cramChallenge,
+  fileKey,
   formatFileArgs,
   formatFileRef,
   parseFileArgs,
@@ -313,10 +314,6 @@ export function batchSettled(v: BatchView): boolean {
   return (
     v.localEob && v.remoteEob && !v.receiving && v.unacknowledged === 0 && v.getsPending === 0 && v.completing === 0 && !v.inputPending
   );
-}
-
-function fileKey(f: FileRef): string {
-  return `${f.name}\u0000${f.size}\u0000${f.mtime}`;
 }
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {

@@ -13,6 +13,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { IoError, errorText } from '../errors.js';
 import { makeDirs } from '../dirs.js';
+import { errCode, unlinkIfPresent } from '../files.js';
 
 /** binkd touches its `.bsy`/`.csy` every 60 s (bsy.c, BSY_TOUCH_DELAY). */
 export const FLAG_TOUCH_EVERY_MS = 60_000;
@@ -63,7 +64,7 @@ export function pidAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    return errCode(err) !== 'ESRCH';
   }
 }
 
@@ -72,10 +73,6 @@ const defaultSchedule: Scheduler = (cb, everyMs) => {
   t.unref();
   return () => clearInterval(t);
 };
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /** First line a plain decimal PID (binkd writes `%u\n`)? Anything else: no PID, never judged dead. */
 function parsePid(text: string): number | undefined {
@@ -356,14 +353,6 @@ async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
   } catch (err) {
     await fsp.unlink(tmp).catch(() => undefined);
     throw new IoError(`${file}: cannot write: ${errorText(err)}`, { cause: err });
-  }
-}
-
-async function unlinkIfPresent(file: string): Promise<void> {
-  try {
-    await fsp.unlink(file);
-  } catch (err) {
-    if (errCode(err) !== 'ENOENT') throw new IoError(`${file}: cannot remove: ${errorText(err)}`, { cause: err });
   }
 }
 

@@ -25,6 +25,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { IoError, SessionError, errorText } from '../errors.js';
 import { makeDirsSync } from '../dirs.js';
+import { errCode, exists } from '../files.js';
 // The receiving contract is the session's (src/binkp/session.ts); this module implements it.
 import type { IncomingFile, Offer, PartialFile } from '../binkp/session.js';
 
@@ -68,10 +69,6 @@ const MAX_KEPT_EXT_BYTES = 32;
 
 const PART_RE = /^[0-9a-f]{32}\.(part|json)$/;
 const NAME_RECORD_RE = /^[0-9a-f]{32}\.name$/;
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /** Control characters (C0, DEL, C1), path separators, `:` and the characters Windows refuses. */
 const UNSAFE_RE = /[\u0000-\u001f\u007f-\u009f/\\:*?"<>|]/g;
@@ -628,16 +625,6 @@ function checkFile(file: IncomingFile): void {
   }
   if (!Number.isSafeInteger(file.mtime)) {
     throw new SessionError('protocol', `received file ${JSON.stringify(file.name)}: bad time ${file.mtime}`);
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fsp.lstat(file);
-    return true;
-  } catch (err) {
-    if (errCode(err) === 'ENOENT') return false;
-    throw err;
   }
 }
 

@@ -17,6 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { FLAVOURS, type BsoLayout, type Flavour, type QueueSummary } from './types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { IoError, errorText } from '../errors.js';
+import { isErrno, unlinkIfPresent } from '../files.js';
 
 // The synchronous calls come from node:fs through require(): an ES import of node:fs builds its
 // whole namespace, streams included, which an idle cron run (planning only) would pay for.
@@ -1000,14 +1001,3 @@ export async function appendFlowLine(flowPath: string, line: string): Promise<vo
   }
 }
 
-async function unlinkIfPresent(path: string, what: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw new IoError(`${what} ${path}: cannot delete it: ${errorText(err)}`, { cause: err });
-  }
-}
-
-function isErrno(err: unknown, code: string): boolean {
-  return (err as NodeJS.ErrnoException | undefined)?.code === code;
-}

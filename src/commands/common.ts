@@ -3,12 +3,23 @@ import type { Config } from '../config/types.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { IoError, errorText } from '../errors.js';
 import { makeDirs } from '../dirs.js';
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 
 export async function loadConfigFor(flags: GlobalFlags, io: Io, opts: { showWarnings?: boolean } = {}): Promise<Config> {
   const config = await loadConfig(resolveConfigPath(flags.config));
   if (opts.showWarnings !== false && !flags.quiet) for (const w of config.warnings) io.err(`fnpoll: warning: ${w}\n`);
   return config;
+}
+
+/** One warning line when mail waits that no hub will carry (`check`, `status`); `fnpoll queue` has the detail. */
+export async function warnStranded(config: Config, io: Io): Promise<void> {
+  try {
+    const { readConfiguredOutbound, strandedSummary } = await import('./queue.js');
+    const line = strandedSummary(await readConfiguredOutbound(config));
+    if (line) io.err(`fnpoll: warning: ${line}\n`);
+  } catch (err) {
+    io.err(`fnpoll: warning: cannot read the outbound: ${errorText(err)}\n`);
+  }
 }
 
 /** The inbound directories must exist before a session can receive. */

@@ -6,7 +6,7 @@
 import { mkdtemp, mkdir, writeFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import { ScriptedHub } from '../demo/hub.js';
 import { ExitCode } from '../errors.js';
 import { commandRun } from './run.js';

@@ -1,4 +1,4 @@
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import { ConfigError, errorText } from '../errors.js';
 import { HealthStatus, evaluateHealth, unknownLine, type HealthCode } from '../ops/health.js';
 
@@ -19,7 +19,13 @@ export async function commandHealth(flags: GlobalFlags, io: Io, now: () => numbe
     const problems: string[] = [];
     const state = await loadStateReadOnly(config.poller.stateFile, (m) => problems.push(m));
     const lock = await readLockInfo(config.poller.lockFile, { now });
-    const report = evaluateHealth({ config, state, lock, now: now(), inputProblems: problems });
+    const { hubHeld } = await import('../poll/hubfiles.js');
+    const holds = new Map<string, number>();
+    for (const hub of config.hubs) {
+      const until = await hubHeld(config, hub, now(), undefined, true);
+      if (until !== undefined) holds.set(hub.key, until * 1000);
+    }
+    const report = evaluateHealth({ config, state, lock, now: now(), holds, inputProblems: problems });
     io.out(`${report.line}\n`);
     return report.status;
   } catch (err) {

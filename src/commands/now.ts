@@ -1,4 +1,4 @@
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import { commandRun } from './run.js';
 
 /**

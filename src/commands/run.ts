@@ -1,12 +1,10 @@
-import { createRequire } from 'node:module';
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import type { Config, HubConfig } from '../config/types.js';
 import { loadConfig, resolveConfigPath, resolveHubs } from '../config/load.js';
 import { ExitCode } from '../errors.js';
+import { exists } from '../files.js';
 import { formatAddress } from '../ftn/address.js';
 import { loadConfigFor, prepareDirs } from './common.js';
-
-const { lstatSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 /**
  * `fnpoll run [hub...]` (cron) and `fnpoll now [hub...]` (forced): the whole invocation.
@@ -25,7 +23,7 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
     // otherwise the answer would depend on whether it had created its .csy yet (a hub it is
     // calling looks busy, so not due). It takes the lock before any flag, so checking after the
     // plan cannot miss it.
-    if (!plan.some((p) => p.due) && !(await exists(config.poller.lockFile))) return ExitCode.OK;
+    if (!plan.some((p) => p.due) && !(await exists(config.poller.lockFile).catch(() => false))) return ExitCode.OK;
   }
   await prepareDirs(config);
   const { createLogger } = await import('../ops/setup.js');
@@ -77,13 +75,4 @@ export async function commandDryRun(config: Config, hubs: HubConfig[], force: bo
   }
   io.out(`dry run: ${due.length} of ${plan.length} hub${plan.length === 1 ? '' : 's'} would be polled${due.length > config.poller.maxConnections ? ` (${config.poller.maxConnections} at a time)` : ''}; nothing was changed\n`);
   return ExitCode.OK;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

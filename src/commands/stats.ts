@@ -5,13 +5,13 @@
  * The state keeps totals since the hub entered it, but durations only for the sessions in its
  * bounded history (the last 10): averages are over those sessions and say so.
  */
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import type { HubConfig } from '../config/types.js';
 import { resolveHubs } from '../config/load.js';
 import { ExitCode, type FailureKind } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
 import type { HubTotals, State } from '../poll/state.js';
-import { formatBytes, formatTime } from '../poll/status.js';
+import { bytesPerSecond, formatBytes, formatLocalTime, formatRate } from '../format.js';
 import { loadConfigFor } from './common.js';
 
 /** One session in `stats --json`. Field names are part of the interface. */
@@ -70,7 +70,7 @@ export function hubStats(hub: HubConfig, state: State): StatsHub {
     },
     successRatio: sessions ? round((t?.sessionsOk ?? 0) / sessions, 4) : null,
     averageSessionSeconds: history.length ? round(totalMs / history.length / 1000, 3) : null,
-    averageBytesPerSecond: totalMs > 0 ? Math.round(totalBytes / (totalMs / 1000)) : null,
+    averageBytesPerSecond: bytesPerSecond(totalBytes, totalMs),
     recent: history.map((e) => ({
       startedAt: new Date(e.startedAt).toISOString(),
       durationSeconds: round(e.durationMs / 1000, 3),
@@ -87,6 +87,20 @@ export function hubStats(hub: HubConfig, state: State): StatsHub {
 
 const files = (n: number): string => `${n} file${n === 1 ? '' : 's'}`;
 
+/** `  last sessions:` and one line per session, newest first, in local time (also `status <hub>`). */
+export function formatRecent(recent: StatsHub['recent']): string[] {
+  if (recent.length === 0) return ['  no sessions yet'];
+  const lines = ['  last sessions:'];
+  for (const e of [...recent].reverse()) {
+    const when = formatLocalTime(Date.parse(e.startedAt));
+    const what = e.ok
+      ? `sent ${files(e.filesSent)} ${formatBytes(e.bytesSent)}, received ${files(e.filesReceived)} ${formatBytes(e.bytesReceived)}`
+      : `${e.kind ?? 'error'}${e.message ? `: ${e.message}` : ''}`;
+    lines.push(`    ${when}  ${(e.ok ? 'ok' : 'failed').padEnd(6)}  ${`${e.durationSeconds.toFixed(1)} s`.padStart(8)}  ${what}`);
+  }
+  return lines;
+}
+
 /** The human report, one block per hub, ending with a newline. Pure. */
 export function formatStats(hubs: StatsHub[]): string {
   if (hubs.length === 0) return 'no hubs configured\n';
@@ -98,21 +112,10 @@ export function formatStats(hubs: StatsHub[]): string {
     lines.push(`  sent      ${files(t.filesSent)}, ${formatBytes(t.bytesSent)}`);
     lines.push(`  received  ${files(t.filesReceived)}, ${formatBytes(t.bytesReceived)}`);
     if (s.averageSessionSeconds !== null) {
-      const rate = s.averageBytesPerSecond === null ? '' : `, ${formatBytes(s.averageBytesPerSecond)}/s`;
+      const rate = s.averageBytesPerSecond === null ? '' : `, ${formatRate(s.averageBytesPerSecond)}`;
       lines.push(`  average   ${s.averageSessionSeconds.toFixed(1)} s per session${rate} (last ${s.recent.length} session${s.recent.length === 1 ? '' : 's'})`);
     }
-    if (s.recent.length) {
-      lines.push('  last sessions:');
-      for (const e of [...s.recent].reverse()) {
-        const when = formatTime(Date.parse(e.startedAt));
-        const what = e.ok
-          ? `sent ${files(e.filesSent)} ${formatBytes(e.bytesSent)}, received ${files(e.filesReceived)} ${formatBytes(e.bytesReceived)}`
-          : `${e.kind ?? 'error'}${e.message ? `: ${e.message}` : ''}`;
-        lines.push(`    ${when}  ${(e.ok ? 'ok' : 'failed').padEnd(6)}  ${`${e.durationSeconds.toFixed(1)} s`.padStart(8)}  ${what}`);
-      }
-    } else {
-      lines.push('  no sessions yet');
-    }
+    lines.push(...formatRecent(s.recent));
     return lines.join('\n');
   });
   return `${blocks.join('\n\n')}\n`;

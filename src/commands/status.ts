@@ -1,18 +1,27 @@
-import type { GlobalFlags, Io } from '../cli.js';
+import type { GlobalFlags, Io } from './io.js';
 import { resolveHubs } from '../config/load.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
-import { loadConfigFor } from './common.js';
+import { loadConfigFor, warnStranded } from './common.js';
 
-/** `fnpoll status [--json]`: read-only view of state, plan and queues. */
-export async function commandStatus(flags: GlobalFlags, io: Io): Promise<number> {
+/** `fnpoll status [hub] [--json]`: read-only view of state, plan and queues; one hub in detail. */
+export async function commandStatus(flags: GlobalFlags, io: Io, selector?: string): Promise<number> {
   const config = await loadConfigFor(flags, io);
+  const hubs = selector === undefined ? config.hubs : resolveHubs(config, [selector]);
   const { planReadOnly } = await import('../poll/inputs.js');
-  const { statusRows, statusJson, formatStatusTable } = await import('../poll/status.js');
+  const { statusRows, statusJson, formatStatusTable, formatStatusDetail } = await import('../poll/status.js');
   const now = Date.now();
-  const { state, plan, queued } = await planReadOnly(config, config.hubs, now, { warn: (m) => io.err(`fnpoll: warning: ${m}\n`) });
+  const { state, plan, queued } = await planReadOnly(config, hubs, now, { warn: (m) => io.err(`fnpoll: warning: ${m}\n`) });
   const rows = statusRows(plan, state, queued, now);
+  if (selector !== undefined) {
+    const { hubStats, formatRecent } = await import('./stats.js');
+    const recent = hubStats(hubs[0]!, state).recent;
+    if (flags.json) io.out(`${JSON.stringify({ ...rows[0]!, recent }, null, 2)}\n`);
+    else io.out(`${[...formatStatusDetail(rows[0]!, hubs[0]!, now), ...formatRecent(recent)].join('\n')}\n`);
+    return ExitCode.OK;
+  }
   io.out(flags.json ? `${JSON.stringify(statusJson(rows), null, 2)}\n` : formatStatusTable(rows, now));
+  if (!flags.quiet) await warnStranded(config, io);
   return ExitCode.OK;
 }
 

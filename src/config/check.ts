@@ -10,10 +10,10 @@ import { isIPv6 } from 'node:net';
 import path from 'node:path';
 
 import { pseudoFilesystem } from '../dirs.js';
-import { errorText } from '../errors.js';
+import { errCode, errnoText } from '../files.js';
 import { formatAddress } from '../ftn/address.js';
 import type { Config, HubConfig } from './types.js';
-import { formatDuration } from './units.js';
+import { formatExactDuration } from '../format.js';
 
 export interface CheckIo {
   stat(p: string): Promise<{ isDirectory(): boolean; dev: number }>;
@@ -100,21 +100,21 @@ async function probeDir(io: CheckIo, dir: string): Promise<Probe> {
         try {
           await io.access(current, DIR_ACCESS);
         } catch (err) {
-          writable = (err as NodeJS.ErrnoException).code ?? errorText(err);
+          writable = errnoText(err);
         }
       }
       // Root may write to /proc by access(2), yet mkdir there fails: name the filesystem instead.
       const pseudo = st.isDirectory() ? await io.pseudoFilesystem?.(current) : undefined;
       return { found: current, isDirectory: st.isDirectory(), dev: st.dev, writable, pseudo };
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errCode(err);
       const parent = path.dirname(current);
       // ENOTDIR: a component is a file; keep climbing to find it and say so.
       if ((code === 'ENOENT' || code === 'ENOTDIR') && parent !== current) {
         current = parent;
         continue;
       }
-      return { found: current, error: code ?? errorText(err) };
+      return { found: current, error: errnoText(err) };
     }
   }
 }
@@ -129,12 +129,12 @@ function describe(dir: string, probe: Probe): string | undefined {
   if (probe.found === dir) {
     if (!probe.isDirectory) return 'is not a directory';
     if (probe.pseudo) return `is on the kernel's ${probe.pseudo} filesystem, which holds no files`;
-    if (probe.writable) return `is not writable (${probe.writable})`;
+    if (probe.writable) return `is not writable: ${probe.writable}`;
     return undefined;
   }
   if (!probe.isDirectory) return `does not exist and cannot be created: "${probe.found}" is not a directory`;
   if (probe.pseudo) return `does not exist and cannot be created: "${probe.found}" is the kernel's ${probe.pseudo} filesystem`;
-  if (probe.writable) return `does not exist and cannot be created: "${probe.found}" is not writable (${probe.writable})`;
+  if (probe.writable) return `does not exist and cannot be created: "${probe.found}" is not writable: ${probe.writable}`;
   return undefined;
 }
 
@@ -153,7 +153,7 @@ export function hubLines(hubs: readonly HubConfig[]): string[] {
       formatAddress(h.address).padEnd(addrWidth),
       `binkp ${host}:${h.port}`,
       `cram=${h.useCram ? 'yes' : 'no'} nr=${h.nrMode ? 'yes' : 'no'}`,
-      `poll every ${formatDuration(h.pollFrequency)}`,
+      `poll every ${formatExactDuration(h.pollFrequency)}`,
       h.password === undefined ? 'no password' : 'password set',
       `outbound ${h.outbound}`,
     ].join('  ');

@@ -24,6 +24,10 @@ export interface IniEntry {
   /** True when the value was written in double quotes. */
   quoted: boolean;
   line: number;
+  /** The inline comment cut off an unquoted value (` ; ...`, ` # ...`), with its marker. */
+  comment?: string | undefined;
+  /** The environment variable that set it (config/env.ts), when it did not come from the file. */
+  source?: string | undefined;
 }
 
 export interface IniSection {
@@ -116,7 +120,7 @@ export function parseIni(text: string, file: string): IniDocument {
       problems.push(`${file}:${line} [${current.name}] ${name}: duplicate key (first at line ${first.line})`);
       return;
     }
-    current.entries.push({ name, key, value: value.value, quoted: value.quoted, line });
+    current.entries.push({ name, key, value: value.value, quoted: value.quoted, line, ...(value.comment === undefined ? {} : { comment: value.comment }) });
   });
 
   return { file, sections, problems };
@@ -128,7 +132,7 @@ function quoteLine(text: string): string {
 }
 
 /** The text after `=`: quoted, or unquoted with an optional inline comment. */
-function parseValue(rest: string): { value: string; quoted: boolean } | { error: string } {
+function parseValue(rest: string): { value: string; quoted: boolean; comment?: string } | { error: string } {
   const t = rest.trimStart();
   if (t.startsWith('"')) {
     const close = t.indexOf('"', 1);
@@ -140,7 +144,7 @@ function parseValue(rest: string): { value: string; quoted: boolean } | { error:
   // Search `rest` rather than `t`: `key = #x` is a comment (whitespace before `#`), `key=#x` a value.
   const m = INLINE_COMMENT_RE.exec(rest);
   const value = (m ? rest.slice(0, m.index) : rest).trim();
-  return { value, quoted: false };
+  return m ? { value, quoted: false, comment: rest.slice(m.index).trim() } : { value, quoted: false };
 }
 
 /** The section named `name` (case-insensitive), if any. */

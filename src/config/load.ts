@@ -10,17 +10,18 @@
  */
 import path from 'node:path';
 
-import { ConfigError, UsageError, errorText } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
+import { errnoText } from '../files.js';
 import { shownText } from '../binkp/untrusted.js';
 import { MAX_CONFIG_BYTES, NotTextFileError, readTextFileStatSync } from '../textfile.js';
 import { addressKey, formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
+import { formatExactDuration } from '../format.js';
 import { findSection, parseIni, type IniDocument, type IniEntry, type IniSection } from './ini.js';
 import type { Config, HubConfig, LogLevel, NodeConfig, PerformanceConfig, PollerConfig } from './types.js';
 import {
   BOOL_FORMS,
   DURATION_FORMS,
   SIZE_FORMS,
-  formatDuration,
   tryParseBool,
   tryParseCount,
   tryParseDuration,
@@ -94,10 +95,12 @@ const POLLER_KEYS = [
   'max_retries', 'hold_time', 'shutdown_grace', 'stale_flag_age', 'partial_max_age', 'minfree',
   'binkd_try_files', 'warn_after', 'crit_after', 'on_success', 'on_failure', 'hook_timeout',
   'strict_permissions', ...Object.keys(IGNORED_POLLER_KEYS),
+  // issue 14: once per run
+  'on_run_end',
 ];
 const LOGGING_KEYS = ['level', 'log_file', 'file'];
 const PERFORMANCE_KEYS = ['buffer_size', 'bandwidth_limit'];
-const HUB_KEYS = [
+export const HUB_KEYS = [
   'hub_address', 'hub', 'hub_hostname', 'hub_port', 'binkp', 'password', 'binkp_password',
   'address', 'poll_frequency', 'use_cram', 'nr_mode', 'outbound', 'retry_base', 'retry_max',
   'max_retries', 'hold_time', 'bandwidth_limit', 'on_success', 'on_failure',
@@ -130,25 +133,52 @@ export async function loadConfig(file: string): Promise<Config> {
     read = readTextFileStatSync(abs, MAX_CONFIG_BYTES, 'text config');
   } catch (err) {
     if (err instanceof NotTextFileError) throw new ConfigError(`${abs}: ${err.message}`, { cause: err });
-    const code = (err as NodeJS.ErrnoException).code ?? errorText(err);
-    throw new ConfigError(`${abs}: cannot read config: ${code}`, { cause: err });
+    throw new ConfigError(`${abs}: cannot read config: ${errnoText(err)}`, { cause: err });
   }
-  const config = buildConfig(parseIni(read.text, abs), abs);
-  const exposed = passwordExposure(config, read.stats.mode);
+  const doc = parseIni(read.text, abs);
+  // FNPOLL_<SECTION>_<KEY> wins over the file (issue 14); `check` lists what came from where.
+  const { applyEnvOverrides, describeOverride } = await import('./env.js');
+  const overrides = applyEnvOverrides(doc, process.env);
+  const config = buildConfig(doc, abs);
+  if (overrides.length) config.overrides = overrides.map(describeOverride);
+  const exposed = passwordExposure(config, read.stats);
   if (exposed && config.poller.strictPermissions) throw new ConfigError(`${exposed} (strict_permissions = yes)`);
   if (exposed) config.warnings.push(exposed);
   return config;
 }
 
+/** Who we run as, for judging a config's permissions. */
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
+
 /**
- * A config that holds hub passwords must be readable by its owner only: anyone who reads it can
- * call the hub as us. Returns the warning (or, with strict_permissions, the error), or undefined.
+ * A config that holds hub passwords must be readable only by those who poll: anyone who reads it
+ * can call the hub as us. Returns the warning (or, with strict_permissions, the error), or
+ * undefined. Group read is allowed in one case: the file belongs to another user (root) and its
+ * group is ours, which is how we are meant to read it (`chown root:ftn; chmod 640`, the README's
+ * install); then the group is the readers.
  */
-export function passwordExposure(config: Config, mode: number): string | undefined {
-  if (!config.hubs.some((h) => h.password !== undefined) || (mode & 0o044) === 0) return undefined;
-  const who = (mode & 0o044) === 0o044 ? 'group and others' : mode & 0o040 ? 'group' : 'others';
-  const octal = (mode & 0o777).toString(8).padStart(3, '0');
-  return `${config.file}: holds hub passwords but is readable by ${who} (mode ${octal}); chmod 600 ${config.file}`;
+export function passwordExposure(
+  config: Config,
+  st: { mode: number; uid: number; gid: number },
+  reader: RunAs | undefined = currentReader(),
+): string | undefined {
+  if (!config.hubs.some((h) => h.password !== undefined)) return undefined;
+  const groupIsUs = reader !== undefined && st.uid !== reader.uid && st.gid === reader.gid;
+  const exposed = st.mode & (groupIsUs ? 0o004 : 0o044);
+  if (exposed === 0) return undefined;
+  const who = exposed === 0o044 ? 'group and others' : exposed & 0o040 ? 'group' : 'others';
+  const octal = (st.mode & 0o777).toString(8).padStart(3, '0');
+  const fix = groupIsUs ? 'chmod 640' : 'chmod 600';
+  return `${config.file}: holds hub passwords but is readable by ${who} (mode ${octal}); ${fix} ${config.file}`;
+}
+
+function currentReader(): RunAs | undefined {
+  return typeof process.geteuid === 'function' && typeof process.getegid === 'function'
+    ? { uid: process.geteuid(), gid: process.getegid() }
+    : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,6 +195,7 @@ class Report {
   constructor(readonly file: string) {}
 
   where(slot: Slot): string {
+    if (slot.entry.source) return `$${slot.entry.source} ([${slot.section.name}] ${slot.entry.name})`;
     return `${this.file}:${slot.entry.line} [${slot.section.name}] ${slot.entry.name}`;
   }
   /** `<file>:<line> [<section>] <key>: "<value>" <what>` */
@@ -370,9 +401,10 @@ export function buildConfig(doc: IniDocument, file: string): Config {
   const performance = readPerformance(report, sections('performance'));
   const hubs = readHubs(report, doc, node, poller, baseDir);
 
-  if (report.problems.length > 0) throw new ConfigError(report.problems);
   // Warnings quote the file as problems do: one line each (see ConfigError).
   const warnings = report.warnings.map((w) => shownText(w, Infinity));
+  // The warnings too: a misspelt key ("did you mean") is often why a required one is missing.
+  if (report.problems.length > 0) throw new ConfigError([...report.problems, ...warnings.map((w) => `warning: ${w}`)]);
   return { file: path.resolve(file), node, poller, performance, hubs, warnings };
 }
 
@@ -478,12 +510,12 @@ function readPoller(report: Report, sections: IniSection[], logging: IniSection[
   const retryMax = r.duration(['retry_max']) ?? D.retryMax;
   if (retryMax < retryBase) {
     const slot = r.get('retry_max') ?? r.get('retry_base');
-    if (slot) report.bad(slot, `leaves retry_max (${formatDuration(retryMax)}) below retry_base (${formatDuration(retryBase)})`);
+    if (slot) report.bad(slot, `leaves retry_max (${formatExactDuration(retryMax)}) below retry_base (${formatExactDuration(retryBase)})`);
   }
   const warnAfter = r.duration(['warn_after']);
   const critAfter = r.duration(['crit_after']);
   if (warnAfter !== undefined && critAfter !== undefined && critAfter < warnAfter) {
-    report.bad(r.get('crit_after')!, `is shorter than warn_after (${formatDuration(warnAfter)})`);
+    report.bad(r.get('crit_after')!, `is shorter than warn_after (${formatExactDuration(warnAfter)})`);
   }
 
   const result: PollerConfig = {
@@ -515,6 +547,7 @@ function readPoller(report: Report, sections: IniSection[], logging: IniSection[
     warnAfter,
     critAfter,
     onSuccess: r.string(['on_success']),
+    onRunEnd: r.string(['on_run_end']),
     onFailure: r.string(['on_failure']),
     hookTimeout: r.duration(['hook_timeout']) ?? D.hookTimeout,
     strictPermissions: r.bool(['strict_permissions']) ?? D.strictPermissions,
@@ -585,12 +618,19 @@ function readHub(report: Report, section: IniSection, node: NodeConfig, poller: 
   const { host, port } = readHostPort(report, r);
 
   const password = r.string(['password', 'binkp_password']);
+  // issue 14: a password with ` #` or ` ;` in it is silently cut there; say so, without echoing it.
+  const pwSlot = r.get('password') ?? r.get('binkp_password');
+  if (pwSlot && !pwSlot.entry.quoted && pwSlot.entry.comment !== undefined) {
+    report.warnings.push(
+      `${report.where(pwSlot)}: the value ends where \`${pwSlot.entry.comment.slice(0, 1)}\` follows a space; the rest of the line is a comment. If it is part of the password, quote the value: ${pwSlot.entry.name} = "..."`,
+    );
+  }
   const outboundOverride = r.path(['outbound'], baseDir);
   const retryBase = r.duration(['retry_base']) ?? poller.retryBase;
   const retryMax = r.duration(['retry_max']) ?? poller.retryMax;
   if (retryMax < retryBase && (r.has('retry_base') || r.has('retry_max'))) {
     const slot = r.get('retry_max') ?? r.get('retry_base');
-    if (slot) report.bad(slot, `leaves retry_max (${formatDuration(retryMax)}) below retry_base (${formatDuration(retryBase)})`);
+    if (slot) report.bad(slot, `leaves retry_max (${formatExactDuration(retryMax)}) below retry_base (${formatExactDuration(retryBase)})`);
   }
 
   const hub: HubConfig = {
@@ -619,6 +659,15 @@ function readHub(report: Report, section: IniSection, node: NodeConfig, poller: 
   };
   if (hub.ourAddresses.length === 0) {
     report.bad(r.get('address')!, 'lists no address');
+  }
+  // issue 14: AKAs of another network than the hub's make it refuse us or file our mail wrongly.
+  const domain = address.domain?.toLowerCase();
+  const ourSlot = r.get('address');
+  const foreign = domain && hub.ourAddresses.length && hub.ourAddresses.every((a) => a.domain) && !hub.ourAddresses.some((a) => a.domain?.toLowerCase() === domain);
+  if (foreign && ourSlot) {
+    report.warnings.push(`${report.where(ourSlot)}: "${ourSlot.entry.value}" has no address in the hub's domain @${domain} (hub_address ${formatAddress(address)}); the hub will see only AKAs of other networks`);
+  } else if (foreign && addressSlot) {
+    report.warnings.push(`${report.where(addressSlot)}: none of our addresses ([node] address, aka) is in @${domain}; the hub will see only AKAs of other networks (add ours in @${domain} to aka, or an \`address\` key here)`);
   }
   r.finish();
   return report.problems.length === before ? hub : undefined;

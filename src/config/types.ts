@@ -67,6 +67,8 @@ export interface PollerConfig {
   critAfter?: number | undefined;
   onSuccess?: string | undefined;
   onFailure?: string | undefined;
+  /** Once after a run that made at least one session (issue 14): start the tosser once. */
+  onRunEnd?: string | undefined;
   hookTimeout: number;
   /** A config holding passwords that group or others can read is an error, not a warning. */
   strictPermissions: boolean;
@@ -118,4 +120,6 @@ export interface Config {
   hubs: HubConfig[];
   /** Non-fatal findings (unknown keys, ignored keys): one line each, naming file, section, key. */
   warnings: string[];
+  /** Keys set by FNPOLL_<SECTION>_<KEY> variables, one line each (config/env.ts). */
+  overrides?: string[] | undefined;
 }

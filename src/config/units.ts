@@ -78,17 +78,3 @@ export function tryParseCount(text: string): number | undefined {
   const n = Number(t);
   return Number.isSafeInteger(n) ? n : undefined;
 }
-
-/**
- * Milliseconds as the shortest exact form: `1d`, `2h`, `90m`, `45s`, else `1500ms`.
- * The inverse of parseDuration for whole units; used for summaries.
- */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  if (ms > 0) {
-    for (const [unit, size] of [['d', DAY], ['h', HOUR], ['m', MINUTE], ['s', SECOND]] as const) {
-      if (ms % size === 0) return `${ms / size}${unit}`;
-    }
-  }
-  return `${ms}ms`;
-}

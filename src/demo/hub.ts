@@ -20,6 +20,7 @@ import {
   Cmd,
   argText,
   commandName,
+  fileKey,
   formatFileArgs,
   formatFileRef,
   parseFileArgs,
@@ -247,10 +248,6 @@ export function newSessionLog(id: number): HubSessionLog {
     bytesIn: 0,
     bytesOut: 0,
   };
-}
-
-function fileKey(f: FileRef): string {
-  return `${f.name}\u0000${f.size}\u0000${f.mtime}`;
 }
 
 function refOf(f: HubFile): FileRef {

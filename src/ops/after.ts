@@ -19,8 +19,19 @@ export async function afterSession(r: CallResult, config: Config, log: Logger): 
   }
 }
 
-/** Written at the end of every run when metrics_file is set, also when nothing was due. */
+/**
+ * The `on_run_end` hook (after a run with sessions), then the metrics file: written at the end of
+ * every run when metrics_file is set, also when nothing was due.
+ */
 export async function afterRun(s: RunSummary, state: State, config: Config, log: Logger, now: () => number = Date.now): Promise<void> {
+  if (config.poller.onRunEnd && s.ok + s.failed > 0) {
+    try {
+      const { runRunEndHook } = await import('./hooks.js');
+      await runRunEndHook(s, config, log);
+    } catch (err) {
+      log.warn(`on_run_end hook: ${errorText(err)}`);
+    }
+  }
   const file = config.poller.metricsFile;
   if (!file) return;
   try {

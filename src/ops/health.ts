@@ -10,7 +10,10 @@
  *   last success older than crit_after (default 6 × poll_frequency)   → CRITICAL
  *   held by fnpoll after max_retries failures                         → CRITICAL (it stopped calling)
  *   last success older than warn_after (default 2 × poll_frequency)   → WARNING
- *   never succeeded: age counted from the oldest attempt on record; never attempted → WARNING
+ *   its last attempt failed on authentication                          → CRITICAL (a human must act)
+ *   never succeeded: at least WARNING, whatever the age (counted from the oldest attempt on
+ *   record, CRITICAL past crit_after); never attempted                 → WARNING
+ *   on hold by a `.hld` (binkd's, the sysop's)                         → WARNING, reported as held
  * Run lock: left behind by a dead run (stale, or its pid is gone), or held longer than a run can
  * take (run_timeout + shutdown_grace + a minute)                      → WARNING
  * A hub with poll_frequency = 0 and no warn_after/crit_after polls only for mail: its age is shown
@@ -19,7 +22,7 @@
 import type { Config, HubConfig } from '../config/types.js';
 import type { LockStatus } from '../poll/lock.js';
 import type { State } from '../poll/state.js';
-import { formatDuration } from '../poll/status.js';
+import { formatDuration, formatTime } from '../format.js';
 
 export const HealthStatus = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type HealthCode = (typeof HealthStatus)[keyof typeof HealthStatus];
@@ -57,6 +60,8 @@ export interface HealthInput {
   state: State;
   lock?: LockStatus | undefined;
   now: number;
+  /** hub key → until when (ms) a `.hld` holds it. */
+  holds?: Map<string, number> | undefined;
   /** Problems reading the inputs (e.g. an invalid state file): the result is UNKNOWN. */
   inputProblems?: string[] | undefined;
 }
@@ -86,7 +91,7 @@ const worse = (a: HealthCode, b: HealthCode): HealthCode => {
   return rank(b) > rank(a) ? b : a;
 };
 
-export function evaluateHub(hub: HubConfig, config: Config, state: State, now: number): HubHealth {
+export function evaluateHub(hub: HubConfig, config: Config, state: State, now: number, hldUntil?: number): HubHealth {
   const h = state.hubs[hub.key];
   const { warnMs, critMs } = thresholds(hub, config);
   const failures = h?.consecutiveFailures ?? 0;
@@ -98,7 +103,20 @@ export function evaluateHub(hub: HubConfig, config: Config, state: State, now: n
   const fails = failures ? `, ${failures} failure${failures === 1 ? '' : 's'} since` : '';
 
   if (held) {
-    return { ...base, status: HealthStatus.CRITICAL, problem: `${hub.name} held until ${new Date(h!.heldUntil!).toISOString()} after ${failures} failures` };
+    return { ...base, status: HealthStatus.CRITICAL, problem: `${hub.name} held until ${formatTime(h!.heldUntil!)} after ${failures} failures; fnpoll reset ${hub.name} retries at once` };
+  }
+  const last = h?.lastResult;
+  if (last && !last.ok && last.kind === 'auth') {
+    // Retrying cannot help: fnpoll waits retry_max between attempts until the password is fixed.
+    const detail = last.remote ?? last.message;
+    return {
+      ...base,
+      status: HealthStatus.CRITICAL,
+      problem: `${hub.name} authentication failed${failures > 1 ? ` ${failures} times` : ''}${detail ? ` (${detail})` : ''}; fix the password, then fnpoll reset ${hub.name}`,
+    };
+  }
+  if (hldUntil !== undefined && hldUntil > now) {
+    return { ...base, held: true, status: HealthStatus.WARNING, problem: `${hub.name} on hold until ${formatTime(hldUntil)} (.hld)` };
   }
   if (ageMs === undefined) return { ...base, status: HealthStatus.WARNING, problem: `${hub.name} never polled` };
   if (critMs !== undefined && ageMs > critMs) {
@@ -106,6 +124,10 @@ export function evaluateHub(hub: HubConfig, config: Config, state: State, now: n
   }
   if (warnMs !== undefined && ageMs > warnMs) {
     return { ...base, status: HealthStatus.WARNING, problem: `${hub.name} ${what} ${formatDuration(ageMs)} ago (warn ${formatDuration(warnMs)}${fails})` };
+  }
+  if (h?.lastSuccess === undefined) {
+    // Never OK before the first success: a hub that was set up wrong must not look healthy.
+    return { ...base, status: HealthStatus.WARNING, problem: `${hub.name} ${what} ${formatDuration(ageMs)} ago, never succeeded${fails}` };
   }
   return { ...base, status: HealthStatus.OK, problem: '' };
 }
@@ -141,7 +163,7 @@ function perfdata(hubs: HubHealth[]): string {
 /** The whole check. Pure. */
 export function evaluateHealth(input: HealthInput): HealthReport {
   const { config, state, now } = input;
-  const hubs = config.hubs.map((hub) => evaluateHub(hub, config, state, now));
+  const hubs = config.hubs.map((hub) => evaluateHub(hub, config, state, now, input.holds?.get(hub.key)));
   const lock = lockProblem(input.lock, config, now);
   let status: HealthCode = HealthStatus.OK;
   for (const h of hubs) status = worse(status, h.status);

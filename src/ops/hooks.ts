@@ -16,6 +16,7 @@ import type { Config } from '../config/types.js';
 import { errorText } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
 import type { CallResult } from '../poll/call.js';
+import type { RunSummary } from '../poll/run.js';
 import type { Logger } from './logger.js';
 
 /** The shell hooks run under. */
@@ -34,7 +35,7 @@ export const HOOK_MAX_LOG_LINES = 20;
 /** Longest output line logged. */
 export const HOOK_MAX_LINE_LENGTH = 200;
 
-export type HookName = 'on_success' | 'on_failure';
+export type HookName = 'on_success' | 'on_failure' | 'on_run_end';
 
 /** Which hook, if any, follows this result. A skipped call (busy elsewhere) was no session: none. */
 export function hookFor(r: CallResult): { name: HookName; command: string } | undefined {
@@ -69,6 +70,31 @@ export function hookVariables(r: CallResult, config: Config): Record<string, str
     FNPOLL_BYTES_RECEIVED: String(st?.bytesReceived ?? 0),
     FNPOLL_DURATION: (r.durationMs / 1000).toFixed(1),
     FNPOLL_INBOUND: sessionInbound(r, config),
+  };
+}
+
+/**
+ * The FNPOLL_* variables for `on_run_end`: the run's totals. Pure. `FNPOLL_HUBS` lists the hubs
+ * that had a session, space-separated (section names have no spaces in practice; the JSON-safe
+ * form would be unusable in sh).
+ */
+export function runVariables(s: RunSummary, config: Config): Record<string, string> {
+  const sessions = s.results.filter((r) => r.status !== 'skipped');
+  return {
+    FNPOLL_RESULT: s.exitCode === 0 ? 'ok' : 'failed',
+    FNPOLL_EXIT_CODE: String(s.exitCode),
+    FNPOLL_HUBS: sessions.map((r) => r.hub.name).join(' '),
+    FNPOLL_HUBS_DUE: String(s.due),
+    FNPOLL_SESSIONS: String(sessions.length),
+    FNPOLL_SESSIONS_OK: String(s.ok),
+    FNPOLL_SESSIONS_FAILED: String(s.failed),
+    FNPOLL_FILES_SENT: String(s.filesSent),
+    FNPOLL_FILES_RECEIVED: String(s.filesReceived),
+    FNPOLL_BYTES_SENT: String(s.bytesSent),
+    FNPOLL_BYTES_RECEIVED: String(s.bytesReceived),
+    FNPOLL_DURATION: (s.durationMs / 1000).toFixed(1),
+    FNPOLL_INBOUND: config.node.inbound,
+    FNPOLL_INBOUND_INSECURE: config.node.inboundInsecure,
   };
 }
 
@@ -268,7 +294,25 @@ export interface SessionHookOptions {
 export async function runSessionHook(r: CallResult, config: Config, log: Logger, opts: SessionHookOptions = {}): Promise<void> {
   const hook = hookFor(r);
   if (!hook) return;
-  const hubLog = log.child({ hub: r.hub.name });
+  await runLoggedHook(hook.name, hook.command, hookVariables(r, config), config, log.child({ hub: r.hub.name }), opts);
+}
+
+/** `on_run_end`: once after a run that made at least one session (a busy hub is no session). */
+export async function runRunEndHook(s: RunSummary, config: Config, log: Logger, opts: SessionHookOptions = {}): Promise<void> {
+  const command = config.poller.onRunEnd;
+  if (!command || s.ok + s.failed === 0) return;
+  await runLoggedHook('on_run_end', command, runVariables(s, config), config, log, opts);
+}
+
+async function runLoggedHook(
+  name: HookName,
+  command: string,
+  vars: Record<string, string>,
+  config: Config,
+  hubLog: Logger,
+  opts: SessionHookOptions,
+): Promise<void> {
+  const hook = { name, command };
   const signals = opts.signals ?? process;
   const ac = new AbortController();
   let seen = 0;
@@ -286,7 +330,7 @@ export async function runSessionHook(r: CallResult, config: Config, log: Logger,
     hubLog.debug(`running ${hook.name} hook: ${HOOK_SHELL} -c "${hook.command}"`);
     const outcome = await runHook(hook.command, {
       cwd: dirname(config.file),
-      env: hookEnvironment(hookVariables(r, config), opts.env),
+      env: hookEnvironment(vars, opts.env),
       timeoutMs,
       signal: ac.signal,
     });

@@ -57,6 +57,15 @@ export class Logger {
     for (const s of this.sinks) if (levelEnabled(s.level, level)) s.write(ev);
   }
 
+  /**
+   * A change the sysop must see even in a quiet cron run (a hub going into or out of hold): every
+   * sink gets it, whatever its level.
+   */
+  notice(level: Level, message: string, fields?: Record<string, unknown>): void {
+    const ev: LogEvent = { time: new Date(), level, category: 'general', message, ...this.context, fields };
+    for (const s of this.sinks) s.write(ev);
+  }
+
   debug(message: string, fields?: Record<string, unknown>, category: Category = 'general'): void {
     this.log('debug', category, message, fields);
   }

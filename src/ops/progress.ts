@@ -14,7 +14,7 @@
  */
 import type { HubConfig } from '../config/types.js';
 import type { CallerSession } from '../binkp/session.js';
-import { formatBytes, formatDuration } from '../poll/status.js';
+import { formatBytes, formatDuration, formatRate } from '../format.js';
 
 /** Redraw period: about four times a second. */
 export const PROGRESS_INTERVAL_MS = 250;
@@ -74,36 +74,68 @@ export function fit(text: string, width: number): string {
   return chars.length <= width ? text : `${chars.slice(0, width - 1).join('')}…`;
 }
 
+/** How much detail a line can afford; tried from the first to the last until the line fits. */
+interface Detail {
+  barWidth: number;
+  eta: boolean;
+  /** Longest file name shown (cut in the middle with `…`). */
+  nameMax: number;
+  /** `1.5 MiB/3.3 MiB` after the percentage. */
+  sizes: boolean;
+}
+
+const DETAILS: readonly Detail[] = [
+  { barWidth: BAR_WIDTH, eta: true, nameMax: 64, sizes: true },
+  { barWidth: 10, eta: true, nameMax: 24, sizes: true },
+  { barWidth: 0, eta: true, nameMax: 20, sizes: true },
+  { barWidth: 0, eta: false, nameMax: 16, sizes: true },
+  { barWidth: 0, eta: false, nameMax: 16, sizes: false },
+  { barWidth: 0, eta: false, nameMax: 10, sizes: false },
+];
+
+/** `0000abcdef….pkt`: the start and the end of a long name, which say most about it. */
+function shortName(name: string, max: number): string {
+  const chars = [...name];
+  if (chars.length <= max) return name;
+  const tail = Math.min(4, max - 2);
+  return `${chars.slice(0, max - 1 - tail).join('')}…${chars.slice(-tail).join('')}`;
+}
+
 /** `recv name [====>   ]  45% 1.5 MiB/3.3 MiB ETA 12s`: the bar only when the size is known. */
-function filePart(verb: string, name: string, at: number, size: number, rate: number): string {
-  let text = `${verb} ${name}`;
+function filePart(verb: string, name: string, at: number, size: number, rate: number, d: Detail): string {
+  let text = `${verb} ${shortName(name, d.nameMax)}`;
   if (size > 0) {
     const pct = Math.floor((at / size) * 100);
-    text += ` ${bar(at / size)} ${String(pct).padStart(3)}% ${formatBytes(at)}/${formatBytes(size)}`;
-    if (rate > 0 && at < size) text += ` ETA ${formatDuration(((size - at) / rate) * 1000)}`;
+    text += `${d.barWidth ? ` ${bar(at / size, d.barWidth)}` : ''} ${String(pct).padStart(3)}%${d.sizes ? ` ${formatBytes(at)}/${formatBytes(size)}` : ''}`;
+    if (d.eta && rate > 0 && at < size) text += ` ETA ${formatDuration(((size - at) / rate) * 1000)}`;
   }
   return text;
 }
 
 /**
- * One session's line. Pure.
- *   `fido  recv nodelist.zip [=====>     ] 45% 1.5 MiB/3.3 MiB ETA 12s  send 0000abcd.pkt  4.1 MiB 230 KiB/s`
+ * One session's line, fitted to `width` columns: with both directions active, bars narrow, then
+ * go, then the ETA, then names shorten, before anything is cut. Pure.
+ *   `fido  recv nodelist.zip [=====>     ] 45% 1.5 MiB/3.3 MiB ETA 12s  send 0000abcd.pkt  total 4.1 MiB, 230 KiB/s`
  */
 export function formatProgressLine(label: string, snap: ProgressSnapshot | undefined, rates: LineRates, width: number): string {
   if (!snap) return fit(`${label}  connecting…`, width);
-  const parts: string[] = [label];
-  if (snap.receivingName !== undefined) {
-    parts.push(filePart('recv', snap.receivingName, snap.receivingOffset ?? 0, snap.receivingSize ?? 0, rates.received));
-  }
-  if (snap.sendingName !== undefined) {
-    const sentRate = Math.max(0, rates.total - rates.received);
-    parts.push(filePart('send', snap.sendingName, snap.sendingOffset ?? 0, snap.sendingSize ?? 0, sentRate));
-  }
   const files = snap.filesSent + snap.filesReceived;
-  parts.push(
-    `${formatBytes(snap.bytesSent + snap.bytesReceived)}${files ? ` (${files} file${files === 1 ? '' : 's'} done)` : ''} ${formatBytes(Math.round(rates.total))}/s`,
-  );
-  return fit(parts.join('  '), width);
+  const total = `total ${formatBytes(snap.bytesSent + snap.bytesReceived)}${files ? ` (${files} file${files === 1 ? '' : 's'} done)` : ''}, ${formatRate(rates.total)}`;
+  let line = '';
+  for (const d of DETAILS) {
+    const parts: string[] = [label];
+    if (snap.receivingName !== undefined) {
+      parts.push(filePart('recv', snap.receivingName, snap.receivingOffset ?? 0, snap.receivingSize ?? 0, rates.received, d));
+    }
+    if (snap.sendingName !== undefined) {
+      const sentRate = Math.max(0, rates.total - rates.received);
+      parts.push(filePart('send', snap.sendingName, snap.sendingOffset ?? 0, snap.sendingSize ?? 0, sentRate, d));
+    }
+    parts.push(total);
+    line = parts.join('  ');
+    if ([...line].length <= width) return line;
+  }
+  return fit(line, width);
 }
 
 interface Entry {

@@ -81,6 +81,30 @@ export function oneLine(text: string, max = MAX_MESSAGE_LENGTH): string {
 }
 
 /**
+ * A fingerprint of how the hub is reached: host, port and password (cyrb53, a fast non-crypto
+ * hash: the state file must not hold the password, and the idle cron path loads no crypto). When
+ * the sysop fixes a password or moves a hub, the backoff earned by the old one no longer applies.
+ */
+export function hubContact(hub: Pick<HubConfig, 'host' | 'port' | 'password'>): string {
+  const text = `${hub.host}\u0000${hub.port}\u0000${hub.password ?? ''}`;
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, '0');
+}
+
+/** The hub's password, host or port changed since its state was recorded (state from before: no). */
+export function contactChanged(prev: HubState | undefined, hub: Pick<HubConfig, 'host' | 'port' | 'password'>): boolean {
+  return prev?.contact !== undefined && prev.contact !== hubContact(hub);
+}
+
+/**
  * The hub's state after one session (or failed attempt) that ended at `now`. Pure; `prev` is not
  * modified. `hub` supplies retryBase / retryMax / maxRetries / holdTime (already merged with the
  * global defaults by the config loader).
@@ -92,7 +116,8 @@ export function applyOutcome(
   now: number,
   random: () => number,
 ): HubState {
-  const base = prev ?? emptyHubState();
+  // A new password or host starts afresh: failures of the old one say nothing about it.
+  const base = { ...(contactChanged(prev, hub) ? resetHub(prev!) : (prev ?? emptyHubState())), contact: hubContact(hub) };
   const { stats } = outcome;
   const totals: HubTotals = {
     sessionsOk: base.totals.sessionsOk + (outcome.ok ? 1 : 0),

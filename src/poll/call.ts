@@ -3,7 +3,6 @@
  * every path. This is where the pure protocol core meets the outbound and inbound on disk.
  */
 import type { Socket } from 'node:net';
-import { unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
@@ -13,15 +12,16 @@ import { dialTcp, runSession, type Timers } from '../binkp/connect.js';
 import { openFileSource } from '../bso/source.js';
 import { shownText } from '../binkp/untrusted.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
-import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
+import { EMPTY_PACKET_MAX, nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
 import { FlagKeeper, flagBusy } from '../bso/flags.js';
 import { hubLayout } from './hubfiles.js';
 export { hubLayout } from './hubfiles.js';
 import { SessionError, errorText, type FailureKind } from '../errors.js';
+import { unlinkIfPresent } from '../files.js';
 import type { Logger } from '../ops/logger.js';
 import { VERSION } from '../version.js';
-import { formatBytes } from './status.js';
+import { formatBytes, formatRate, formatSeconds } from '../format.js';
 
 export interface CallOptions {
   config: Config;
@@ -105,6 +105,16 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
     socket = await dialTcp(hub, config.poller.connectTimeout, opts.timers);
 
+    // One line per problem: a flow line whose file is gone is met by every batch's scan and again
+    // when the flow file is tidied (issue 14); the sysop hears of each flow line once.
+    const warned = new Set<string>();
+    const warnOnce = (m: string): void => {
+      const key = /^(.+? line \d+)[: ]/.exec(m)?.[1] ?? m;
+      if (warned.has(key)) return;
+      warned.add(key);
+      log.warn(m, undefined, 'transfer');
+    };
+
     const inbound = new Inbound({
       dirs: { secure: config.node.inbound, insecure: config.node.inboundInsecure, temp: config.node.tempInbound },
       hubKey: addressKey(hub.address),
@@ -138,7 +148,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       queue: async (akas, done) => {
         const files: OutgoingFile[] = [];
         for (const aka of akas) {
-          const q = await scanNode(layout, aka, { warn: (m) => log.warn(m, undefined, 'transfer') });
+          const q = await scanNode(layout, aka, { warn: warnOnce });
           queues.set(addressKey(aka), q);
           for (const item of q.items) {
             const id = itemId(item);
@@ -206,12 +216,16 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       // Only after a clean end: poll requests (empty flow files), sent .req files, and the empty
       // packets binkd would have dropped too (FTN-NOTES §4).
       for (const q of queues.values()) {
-        for (const p of q.emptyNetmail) await unlinkQuiet(p);
+        for (const p of q.emptyNetmail) {
+          if (await unlinkIfPresent(p, 'empty netmail packet')) {
+            log.info(`removed empty netmail packet ${p} (${EMPTY_PACKET_MAX} bytes or less: no message in it; binkd drops these too)`, { file: p }, 'transfer');
+          }
+        }
       }
-      for (const p of sentReqs) await unlinkQuiet(p);
+      for (const p of sentReqs) await unlinkIfPresent(p, 'sent file request');
     }
     // Lines whose files vanished are marked done, as binkd does, so the flow file can go.
-    const tidy = { root: layout.root, warn: (m: string) => log.warn(m, undefined, 'transfer') };
+    const tidy = { root: layout.root, warn: warnOnce };
     for (const f of touchedFlows) await finishFlowFile(f, tidy).catch((err) => log.warn(`cannot tidy ${f}: ${errorText(err)}`));
 
     if (s.ok) return result('ok', summaryLine(s), { session: s });
@@ -231,21 +245,13 @@ function itemId(item: OutboundItem): string {
   return item.flow ? `${item.kind}:${item.flow.flowPath}:${item.flow.lineOffset}` : `${item.kind}:${item.path}`;
 }
 
-async function unlinkQuiet(p: string): Promise<void> {
-  try {
-    await unlink(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
-
 /** `sent 3 files 12.0 KiB, received 1 file 2.0 KiB, 1.2 s, 10.0 KiB/s`. */
 export function summaryLine(s: SessionResult): string {
   const st = s.stats;
   const secs = Math.max(s.durationMs, 1) / 1000;
   const rate = (st.bytesSent + st.bytesReceived) / secs;
   const files = (n: number): string => `${n} file${n === 1 ? '' : 's'}`;
-  return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatBytes(rate)}/s`;
+  return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatRate(rate)}`;
 }
 
 /** The one line per session that `now` and `run` print and log (the logger adds the hub name). */
@@ -254,9 +260,4 @@ export function resultText(r: CallResult): string {
   if (r.status === 'ok') return `${who} ok: ${r.message}`;
   if (r.status === 'skipped') return `${who} ${r.message}`;
   return `${who} failed (${r.kind ?? 'error'}): ${r.message}`;
-}
-
-/** `0.03 s`, `4.2 s`, `95 s`: enough digits to mean something at every scale. */
-export function formatSeconds(secs: number): string {
-  return `${secs < 1 ? secs.toFixed(2) : secs < 10 ? secs.toFixed(1) : Math.round(secs)} s`;
 }

@@ -9,13 +9,14 @@
  */
 import type { Config, HubConfig } from '../config/types.js';
 import { errorText } from '../errors.js';
+import { isErrno } from '../files.js';
 import { emptyState, parseState, readStateText, type State } from './state.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import type { QueueSummary } from '../bso/types.js';
 import { OutboundDirCache, summarizeOutbound } from '../bso/outbound.js';
 import { addressKey } from '../ftn/address.js';
 import { hubBusy, hubHeld, hubLayout, listedControlFiles } from './hubfiles.js';
-import { formatTime } from './status.js';
+import { formatLocalTime } from '../format.js';
 
 export interface PlanInputs {
   queued: Map<string, QueueSummary>;
@@ -63,7 +64,7 @@ export async function gatherInputs(
     // FTS-5005: a .hld in the future means "do not call" for `run`; `now` may still call.
     if (!opts.force && listed.hld) {
       const until = await hubHeld(config, hub, now, opts.warn, opts.readOnly);
-      if (until !== undefined) busy.set(hub.key, `on hold until ${formatTime(until * 1000)} (.hld)`);
+      if (until !== undefined) busy.set(hub.key, `on hold until ${formatLocalTime(until * 1000)} (.hld)`);
     }
   }
   return { queued, busy };
@@ -79,7 +80,7 @@ export async function loadStateReadOnly(path: string, warn: (m: string) => void)
   try {
     text = readStateText(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+    if (isErrno(err, 'ENOENT')) return emptyState();
     warn(`state file ${path} is unreadable (${errorText(err)}); showing empty state`);
     return emptyState();
   }

@@ -20,6 +20,7 @@ import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import { IoError, LockError, errorText } from '../errors.js';
 import { makeDirs } from '../dirs.js';
+import { errCode, isErrno } from '../files.js';
 import { pidAlive } from '../bso/flags.js';
 
 /** A killed run's lock is taken over after this long without a refresh. */
@@ -125,7 +126,7 @@ export async function acquireRunLock(lockFileIn: string, opts: AcquireOptions = 
   } catch (err) {
     // A holder on this host whose pid is gone and who missed a refresh was killed (kill -9):
     // take over now rather than make every run wait for the full stale period.
-    if ((err as NodeJS.ErrnoException).code === 'ELOCKED' && (await deadHolder(lockFile, update, now))) {
+    if (isErrno(err, 'ELOCKED') && (await deadHolder(lockFile, update, now))) {
       const aside = `${lockFile}.dead-${process.pid}`;
       try {
         await rename(lockFile, aside);
@@ -156,7 +157,7 @@ export async function acquireRunLock(lockFileIn: string, opts: AcquireOptions = 
   }
 
   async function lockFailure(err: unknown): Promise<Error> {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errCode(err);
     if (code === 'ELOCKED') {
       const st = await lstat(lockFile).catch(() => undefined);
       if (st && !st.isDirectory()) {
@@ -218,7 +219,7 @@ export async function acquireRunLock(lockFileIn: string, opts: AcquireOptions = 
       try {
         await unlock();
       } catch (err) {
-        const c = (err as NodeJS.ErrnoException).code;
+        const c = errCode(err);
         if (c !== 'ERELEASED' && c !== 'ENOTACQUIRED') {
           throw new IoError(`cannot remove run lock ${lockFile}: ${errorText(err)}`, { cause: err });
         }
@@ -256,7 +257,7 @@ export async function readLockInfo(
   try {
     refreshedAt = (await lstat(lockFile)).mtimeMs;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isErrno(err, 'ENOENT')) return undefined;
     throw new IoError(`cannot inspect run lock ${lockFile}: ${errorText(err)}`, { cause: err });
   }
   const { stale } = lockTimings(opts.staleMs);

@@ -15,11 +15,11 @@ import type { CallerSession } from '../binkp/session.js';
 import { ConsoleSink, levelEnabled, type Logger } from '../ops/logger.js';
 import { acquireRunLock, type RunLock } from './lock.js';
 import { loadState, saveState, type State } from './state.js';
-import { applyOutcome, type SessionOutcome } from './backoff.js';
+import { applyOutcome, contactChanged, type SessionOutcome } from './backoff.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import { gatherInputs } from './inputs.js';
-import { callHub, formatSeconds, hubLayout, resultText, type CallResult } from './call.js';
-import { formatBytes } from './status.js';
+import { callHub, hubLayout, resultText, type CallResult } from './call.js';
+import { count, formatBytes, formatDuration, formatLocalTime, formatRate, formatSeconds, formatTime } from '../format.js';
 import { randomBytes } from 'node:crypto';
 
 export interface RunOptions {
@@ -152,7 +152,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
         const cur = [p.sendingName && `sending ${p.sendingName}`, p.receivingName && `receiving ${p.receivingName} ${p.receivingOffset}/${p.receivingSize}`]
           .filter(Boolean)
           .join(', ');
-        return `${r.hub.name}: ${Math.round(secs)} s, sent ${p.filesSent} files ${formatBytes(p.bytesSent)}, received ${p.filesReceived} files ${formatBytes(p.bytesReceived)}, ${formatBytes(rate)}/s${cur ? `, ${cur}` : ''}`;
+        return `${r.hub.name}: ${Math.round(secs)} s, sent ${p.filesSent} files ${formatBytes(p.bytesSent)}, received ${p.filesReceived} files ${formatBytes(p.bytesReceived)}, ${formatRate(rate)}${cur ? `, ${cur}` : ''}`;
       });
       const head = `statistics: ${running.size} session(s) running, ${results.length} done`;
       log.log('info', 'stats', head, { running: running.size, done: results.length });
@@ -240,7 +240,6 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
           const slot: { hub: HubConfig; session?: CallerSession; startedAt: number } = { hub, startedAt: now() };
           running.set(hub.key, slot);
           const hubLog = log.child({ hub: hub.name, sessionId: randomBytes(3).toString('hex') });
-          hubLog.debug(`due: ${entry.reason}`);
           let r: CallResult;
           try {
             r = await callHub(hub, {
@@ -261,7 +260,12 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
           }
           results.push(r);
           const s = r.session;
-          hubLog.log(r.status === 'failed' ? 'error' : r.status === 'skipped' ? 'warning' : 'info', 'stats', resultText(r), {
+          const prev = state.hubs[hub.key];
+          if (r.status !== 'skipped' && contactChanged(prev, hub) && prev!.consecutiveFailures > 0) {
+            hubLog.notice('info', 'password or host changed in the config: the backoff the old one earned is cleared');
+          }
+          const next = r.status === 'skipped' ? undefined : applyOutcome(prev, outcomeOf(r), hub, now(), random);
+          hubLog.log(r.status === 'failed' ? 'error' : r.status === 'skipped' ? 'warning' : 'info', 'stats', `${resultText(r)}${next && r.kind === 'auth' ? authAdvice(hub, next, now()) : ''}`, {
             result: r.status,
             kind: r.kind,
             remote: r.remote,
@@ -275,9 +279,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
             binkp11: s?.binkp11,
             secure: s?.secure,
           });
-          if (r.status !== 'skipped') {
-            const prev = state.hubs[hub.key];
-            const next = applyOutcome(prev, outcomeOf(r), hub, now(), random);
+          if (next) {
             state.hubs[hub.key] = next;
             await save();
             await markBsoFiles(config, hub, prev?.heldUntil, next, r, hubLog);
@@ -345,6 +347,13 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
  * BSO files other mailers read: a `.hld` while fnpoll holds the hub (so binkd and Synchronet
  * honour it too), and binkd's `.try` when `binkd_try_files = yes`.
  */
+/** `; next attempt 2026-01-02 10:00:00 (in 6h); \`fnpoll reset fido\` retries at once`. */
+function authAdvice(hub: HubConfig, next: { nextAttempt?: number | undefined; heldUntil?: number | undefined }, now: number): string {
+  const at = next.heldUntil ?? next.nextAttempt;
+  const when = at === undefined ? '' : `; next attempt ${formatLocalTime(at)} (in ${formatDuration(at - now)})`;
+  return `${when}; check the password, then \`fnpoll reset ${hub.name}\` retries at once`;
+}
+
 async function markBsoFiles(
   config: Config,
   hub: HubConfig,
@@ -357,9 +366,10 @@ async function markBsoFiles(
   try {
     if (next.heldUntil !== undefined && next.heldUntil !== prevHeldUntil) {
       await writeHold(base, Math.ceil(next.heldUntil / 1000));
-      log.warn(`held until ${new Date(next.heldUntil).toISOString()} after ${next.consecutiveFailures} failures (wrote ${base}.hld)`);
+      log.notice('warning', `on hold until ${formatTime(next.heldUntil)} after ${count(next.consecutiveFailures, 'failure')} (wrote ${base}.hld); \`fnpoll reset ${hub.name}\` retries at once`);
     } else if (r.status === 'ok' && prevHeldUntil !== undefined) {
       await removeHold(base);
+      log.notice('info', `out of hold: the call succeeded (removed ${base}.hld)`);
     }
     if (config.poller.binkdTryFiles) {
       await writeTry(base, {

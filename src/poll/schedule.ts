@@ -19,7 +19,8 @@
 import type { Config, HubConfig } from '../config/types.js';
 import type { Flavour, QueueSummary } from '../bso/types.js';
 import type { HubState, State } from './state.js';
-import { formatBytes, formatDuration, formatTime } from './status.js';
+import { contactChanged, resetHub } from './backoff.js';
+import { formatBytes, formatDuration, formatLocalTime } from '../format.js';
 
 export type PlanCode =
   // due
@@ -108,14 +109,16 @@ export function planHub(
   });
 
   if (busy !== undefined) return notDue('busy', busy);
+  // A new password or host in the config clears the backoff and hold the old one earned.
+  if (contactChanged(state, hub)) state = state && resetHub(state);
 
   if (!force && state?.heldUntil !== undefined && state.heldUntil > now) {
-    return notDue('held', `held until ${formatTime(state.heldUntil)} ${describeFailures(state)}`, state.heldUntil);
+    return notDue('held', `held until ${formatLocalTime(state.heldUntil)} ${describeFailures(state)}`, state.heldUntil);
   }
   if (!force && state?.nextAttempt !== undefined && state.nextAttempt > now) {
     return notDue(
       'backoff',
-      `in backoff until ${formatTime(state.nextAttempt)} ${describeFailures(state)}`,
+      `in backoff until ${formatLocalTime(state.nextAttempt)} ${describeFailures(state)}`,
       state.nextAttempt,
     );
   }
@@ -149,9 +152,9 @@ export function planHub(
   if (queue && flavour === 'hold') {
     return notDue(
       'hold-only',
-      `only hold mail queued (${describeQueue(queue)}); next poll ${formatTime(dueAt)}`,
+      `only hold mail queued (${describeQueue(queue)}); next poll ${formatLocalTime(dueAt)}`,
       dueAt,
     );
   }
-  return notDue('not-yet', `next poll ${formatTime(dueAt)} (${since})`, dueAt);
+  return notDue('not-yet', `next poll ${formatLocalTime(dueAt)} (${since})`, dueAt);
 }

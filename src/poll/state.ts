@@ -13,6 +13,7 @@ import { IoError, errorText, type FailureKind } from '../errors.js';
 import { makeDirs } from '../dirs.js';
 import { shownText } from '../binkp/untrusted.js';
 import { MAX_STATE_BYTES, NotTextFileError, readTextFileSync } from '../textfile.js';
+import { isErrno } from '../files.js';
 
 export const STATE_VERSION = 1;
 
@@ -51,6 +52,8 @@ export interface HubState {
   /** Not before this time (backoff, or the end of a hold). */
   nextAttempt?: number | undefined;
   heldUntil?: number | undefined;
+  /** hubContact() of the config the last attempt used: a new password or host clears backoff. */
+  contact?: string | undefined;
   totals: HubTotals;
   history: HistoryEntry[];
 }
@@ -104,6 +107,7 @@ export function serializeState(state: State): string {
       consecutiveFailures: h.consecutiveFailures,
       nextAttempt: iso(h.nextAttempt),
       heldUntil: iso(h.heldUntil),
+      ...(h.contact === undefined ? {} : { contact: h.contact }),
       totals: h.totals,
       history: h.history.map((e) => ({ ...e, startedAt: iso(e.startedAt) })),
     };
@@ -224,6 +228,7 @@ function parseHub(v: unknown, where: string): HubState {
     consecutiveFailures: count(r, 'consecutiveFailures', where),
     nextAttempt: time(r, 'nextAttempt', where),
     heldUntil: time(r, 'heldUntil', where),
+    contact: text(r, 'contact', where),
     totals,
     history,
   };
@@ -271,7 +276,7 @@ async function freeQuarantineName(path: string, now: number): Promise<string> {
     try {
       await lstat(candidate);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return candidate;
+      if (isErrno(err, 'ENOENT')) return candidate;
       throw err;
     }
   }
@@ -302,7 +307,7 @@ export async function loadState(path: string, opts: LoadStateOptions): Promise<S
   try {
     return parseState(readStateText(path));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+    if (isErrno(err, 'ENOENT')) return emptyState();
     reason = err instanceof InvalidState || err instanceof NotTextFileError ? err.message : `unreadable: ${errorText(err)}`;
   }
   let dest: string;

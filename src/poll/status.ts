@@ -2,14 +2,16 @@
  * `fnpoll status`: the plan plus the state, as stable JSON for scripts (`--json`) and as an aligned
  * table for humans. Pure: the caller supplies `now`.
  *
- * Times are printed in UTC (ISO 8601, `Z`) so that the output does not depend on the machine's
- * time zone; ages and waits are relative (`3m ago`, `in 2h 5m`).
+ * Times are shown in local time on the screen and in UTC (ISO 8601, `Z`) in the JSON; ages and
+ * waits are relative (`3m ago`, `in 2h 5m`).
  */
 import { formatAddress } from '../ftn/address.js';
 import type { Flavour, QueueSummary } from '../bso/types.js';
 import type { FailureKind } from '../errors.js';
 import type { PlanEntry } from './schedule.js';
+import type { HubConfig } from '../config/types.js';
 import type { State } from './state.js';
+import { formatBytes, formatDuration, formatLocalTime } from '../format.js';
 
 /** `lastResult` in the JSON: always the same four keys. */
 export interface StatusResult {
@@ -37,41 +39,6 @@ export interface StatusHub {
 
 export interface StatusJson {
   hubs: StatusHub[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small formatters, shared with schedule.ts for its reasons.
-
-/** `2026-01-02T03:04:05Z` (ISO 8601, UTC, whole seconds). */
-export function formatTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** Two units at most: `45s`, `3m`, `2h 5m`, `3d 4h`. Negative counts as 0. */
-export function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
-  const d = Math.floor(h / 24);
-  return h % 24 ? `${d}d ${h % 24}h` : `${d}d`;
-}
-
-const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'];
-
-/** `512 B`, `1.5 KiB`, `12 KiB`, `3.2 MiB`. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  let v = n;
-  let unit = '';
-  for (const u of BYTE_UNITS) {
-    v /= 1024;
-    unit = u;
-    if (v < 1024) break;
-  }
-  return `${v < 10 ? (Math.floor(v * 10) / 10).toString() : Math.floor(v).toString()} ${unit}`;
 }
 
 function isoOrNull(ms: number | undefined): string | null {
@@ -162,7 +129,7 @@ export function formatStatusTable(rows: StatusHub[], now: number): string {
     row.lastSuccess === null ? 'never' : ago(row.lastSuccess, now),
     String(row.consecutiveFailures),
     queuedCell(row),
-    row.heldUntil === null ? '-' : formatTime(Date.parse(row.heldUntil)),
+    row.heldUntil === null ? '-' : formatLocalTime(Date.parse(row.heldUntil)),
     nextCell(row, now),
   ]);
   const all = [header, ...body];
@@ -176,4 +143,24 @@ export function formatStatusTable(rows: StatusHub[], now: number): string {
     )
     .join('\n')
     .concat('\n');
+}
+
+/** `fnpoll status <hub>`: one hub, one fact per line (the recent sessions follow, from stats.ts). */
+export function formatStatusDetail(row: StatusHub, hub: HubConfig, now: number): string[] {
+  const at = (iso: string | null): string => (iso === null ? 'never' : `${formatLocalTime(Date.parse(iso))} (${ago(iso, now)})`);
+  const r = row.lastResult;
+  const result = r === null ? 'none yet' : r.ok ? 'ok' : `${r.kind}: ${r.message ?? ''}${r.remote ? ` (hub said: ${r.remote})` : ''}`;
+  const host = hub.host.includes(':') ? `[${hub.host}]` : hub.host;
+  return [
+    `${row.name} (${row.address})`,
+    `  hub           ${host}:${hub.port}, ${hub.password === undefined ? 'no password' : 'password set'}, cram=${hub.useCram ? 'yes' : 'no'}, nr=${hub.nrMode ? 'yes' : 'no'}`,
+    `  poll every    ${formatDuration(hub.pollFrequency)}`,
+    `  last attempt  ${at(row.lastAttempt)}`,
+    `  last result   ${result}`,
+    `  last success  ${at(row.lastSuccess)}`,
+    `  failures      ${row.consecutiveFailures} in a row`,
+    `  queued        ${queuedCell(row)}`,
+    `  held until    ${row.heldUntil === null ? '-' : formatLocalTime(Date.parse(row.heldUntil))}`,
+    `  next attempt  ${nextCell(row, now)}`,
+  ];
 }

@@ -444,6 +444,24 @@ export interface BinkdCallerResult {
   stderr: string;
 }
 
+/**
+ * Run binkd once with `args` (e.g. `-p -P <hub> <cfg>`) in `cwd` and wait for it, killing its
+ * whole process group after `timeoutMs` (default 30 s). binkd's exit code says little: read its log.
+ */
+export async function runBinkdPoll(args: string[], cwd: string, timeoutMs = 30_000): Promise<{ exitCode: number | null; timedOut: boolean; stderr: string }> {
+  const proc = spawnBinkd(args, cwd);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    signalGroup(proc.child.pid, 'SIGKILL');
+  }, timeoutMs);
+  const exit = await proc.exited;
+  clearTimeout(timer);
+  // binkd -p waits for its session child; make sure nothing of the group is left.
+  await stopGroup(proc);
+  return { exitCode: exit.code, timedOut, stderr: proc.stderr.join('') };
+}
+
 /** Run `binkd -p -P <hub> cfg` once in a fresh temp dir: call the hub, transfer, quit. */
 export async function runBinkdCaller(opts: BinkdCallerOptions): Promise<BinkdCallerResult> {
   const domain = domainOf(opts.address, opts.domain);
@@ -478,17 +496,7 @@ export async function runBinkdCaller(opts: BinkdCallerOptions): Promise<BinkdCal
       await writeFile(`${base}.flo`, flo.join('\n') + '\n');
     }
 
-    const proc = spawnBinkd([...(opts.noCram ? ['-m'] : []), '-p', '-P', hubAddress, layout.configPath], dir);
-    const timeoutMs = opts.timeoutMs ?? 30_000;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      signalGroup(proc.child.pid, 'SIGKILL');
-    }, timeoutMs);
-    const exit = await proc.exited;
-    clearTimeout(timer);
-    // binkd -p waits for its session child; make sure nothing of the group is left.
-    await stopGroup(proc);
+    const { exitCode, timedOut, stderr } = await runBinkdPoll([...(opts.noCram ? ['-m'] : []), '-p', '-P', hubAddress, layout.configPath], dir, opts.timeoutMs);
     const log = await readText(layout.logPath);
     const received: BinkdCallerResult['received'] = [];
     for (const [d, secure] of [
@@ -498,7 +506,7 @@ export async function runBinkdCaller(opts: BinkdCallerOptions): Promise<BinkdCal
       for (const name of (await readdir(d)).sort()) received.push({ name, data: await readFile(join(d, name)), secure });
     }
     const okRe = new RegExp(`done \\(to ${escapeRe(hubAddress)}, OK\\b`);
-    return { log, ok: okRe.test(log), timedOut, exitCode: exit.code, received, stderr: proc.stderr.join('') };
+    return { log, ok: okRe.test(log), timedOut, exitCode, received, stderr };
   } finally {
     await removeTempDir(dir);
   }

@@ -3,7 +3,7 @@
  * way to run the real CLI (`node bin/fnpoll.cjs`) against it as a child process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile, readFile, readdir, utimes } from 'node:fs/promises';
+import { chmod, mkdir, writeFile, readFile, readdir, utimes } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
@@ -98,7 +98,9 @@ export class TestNode {
     ];
     if (opts.performance) lines.push('[performance]', ...kv(opts.performance), '');
     lines.push(...hubSectionLines(opts.hubs));
-    await writeFile(this.configPath, lines.join('\n'));
+    // As a sysop keeps it (it holds passwords): readable by its owner only.
+    await writeFile(this.configPath, lines.join('\n'), { mode: 0o600 });
+    await chmod(this.configPath, 0o600);
   }
 
   /** Write a file under files/ and return its path. */

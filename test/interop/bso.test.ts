@@ -317,6 +317,8 @@ describe('what is sent, and when', () => {
     assert.equal(reqs[0]![1], sha256(Buffer.from(req)));
     assert.equal(atHub.size, 4, `unexpected files at the hub: ${[...atHub.keys()].join(', ')}`);
     assert.deepEqual(await node.listOutbound(), [], 'the .req, the empty packet or a flow file is left');
+    // Said in the log (and at --verbose), never in a quiet cron run's output (asserted above).
+    assert.match(await node.log(), /removed empty netmail packet \S*139c0001\.cut \(60 bytes or less/);
   });
 
   test('file request: `now` with only a .req; the answer lands in the inbound; the .req goes only after success', async () => {

@@ -439,7 +439,12 @@ describe('binkd on our side, same outbound', () => {
     await node.outboundFile(`${HUB_BSO}.clo`, `^${crash.path}\n`);
 
     const t0 = Math.floor(Date.now() / 1000);
-    assertExit(await node.run(['run']), 1);
+    const quiet = await node.run(['run', '--quiet']);
+    assertExit(quiet, 1);
+    // Issue 14: going into hold is said in one line, even in a quiet cron run.
+    const holdLines = quiet.stderr.split('\n').filter((l) => /on hold until/.test(l));
+    assert.equal(holdLines.length, 1, quiet.stderr);
+    assert.match(holdLines[0]!, /^hub: warning: on hold until \S+ after 1 failure \(wrote \S+\.hld\); `fnpoll reset hub` retries at once$/);
     const hld = join(node.outbound, `${HUB_BSO}.hld`);
     const text = await readFile(hld, 'latin1');
     assert.match(text, /^\d+$/, `the .hld is not a bare unix time as binkd writes it: ${JSON.stringify(text)}`);

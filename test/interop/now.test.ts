@@ -244,6 +244,16 @@ describe('fnpoll now against binkd', () => {
       { ok: state.hubs['hub']?.lastResult.ok, kind: state.hubs['hub']?.lastResult.kind, remote: state.hubs['hub']?.lastResult.remote },
       { ok: false, kind: 'auth', remote: 'Bad password' },
     );
+    // Issue 14: the line says when the next attempt is, and how to retry at once.
+    assert.match(errors[0]!, /; next attempt \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(in [45]h[^)]*\); check the password, then `fnpoll reset hub` retries at once$/);
+
+    // The sysop fixes the password: the next cron run calls at once instead of waiting retry_max.
+    const text = await readFile(node.configPath, 'utf8');
+    await writeFile(node.configPath, text.replace('password = NotTheRightOne', `password = ${PASSWORD}`));
+    const fixed = await node.run(['run']);
+    assertExit(fixed, 0);
+    assert.match(fixed.stderr, /password or host changed in the config: the backoff the old one earned is cleared/);
+    assert.equal(await fileHash(join(hub.inbound, 'mine.bin')), ours.hash);
   });
 
   test('hub without CRAM: refused by default without the password on the wire; use_cram = no works', async () => {

@@ -99,9 +99,9 @@ describe('checkConfig: directories', () => {
     const c = config(file, {}, 'log_file = /nonexistent-fnpoll-x/y/fnpoll.log\n');
     const r = await checkConfig(c, io({ denied: [out, base, '/'] }));
     assert.deepEqual(r.problems, [
-      `${file} [node] outbound: "${out}" is not writable (EACCES)`,
-      `${file} [poller] state_file: "${path.join(base, 'state')}" does not exist and cannot be created: "${base}" is not writable (EACCES)`,
-      `${file} [poller] log_file: "/nonexistent-fnpoll-x/y" does not exist and cannot be created: "/" is not writable (EACCES)`,
+      `${file} [node] outbound: "${out}" is not writable: permission denied (EACCES); check the owner and mode of the path and its parent directories for the user fnpoll runs as`,
+      `${file} [poller] state_file: "${path.join(base, 'state')}" does not exist and cannot be created: "${base}" is not writable: permission denied (EACCES); check the owner and mode of the path and its parent directories for the user fnpoll runs as`,
+      `${file} [poller] log_file: "/nonexistent-fnpoll-x/y" does not exist and cannot be created: "/" is not writable: permission denied (EACCES); check the owner and mode of the path and its parent directories for the user fnpoll runs as`,
     ]);
   });
 
@@ -109,14 +109,14 @@ describe('checkConfig: directories', () => {
     const { base, file } = await fresh();
     const inbound = path.join(base, 'in');
     const r = await checkConfig(config(file, {}), io({ statError: { [inbound]: 'EACCES' } }));
-    assert.deepEqual(r.problems, [`${file} [node] inbound: "${inbound}" cannot be checked: EACCES`]);
+    assert.deepEqual(r.problems, [`${file} [node] inbound: "${inbound}" cannot be checked: permission denied (EACCES); check the owner and mode of the path and its parent directories for the user fnpoll runs as`]);
   });
 
   test('an ancestor that cannot be examined is named once', async () => {
     const { base, file } = await fresh();
     const deep = path.join(base, 'deep');
     const r = await checkConfig(config(file, { inbound: 'deep/in' }), io({ statError: { [deep]: 'EIO' } }));
-    assert.deepEqual(r.problems, [`${file} [node] inbound: "${path.join(deep, 'in')}" cannot be checked: "${deep}": EIO`]);
+    assert.deepEqual(r.problems, [`${file} [node] inbound: "${path.join(deep, 'in')}" cannot be checked: "${deep}": input/output error (EIO); the disk may be failing; see the kernel log`]);
   });
 
   test('each directory is reported once (lock and log file in one directory)', async () => {

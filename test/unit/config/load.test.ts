@@ -92,6 +92,7 @@ describe('[node]', () => {
       critAfter: undefined,
       onSuccess: undefined,
       onFailure: undefined,
+      onRunEnd: undefined,
       hookTimeout: 60_000,
       strictPermissions: false,
     });
@@ -225,6 +226,7 @@ binkd_try_files = yes
 warn_after = 2h
 crit_after = 6h
 on_success = /usr/bin/toss --quiet
+on_run_end = /usr/bin/toss --once
 on_failure = "logger -t fnpoll failed ; really"
 hook_timeout = 5m
 strict_permissions = yes
@@ -261,6 +263,7 @@ bandwidth_limit = 64K
       critAfter: 21_600_000,
       onSuccess: '/usr/bin/toss --quiet',
       onFailure: 'logger -t fnpoll failed ; really',
+      onRunEnd: '/usr/bin/toss --once',
       hookTimeout: 300_000,
       strictPermissions: true,
     });
@@ -643,7 +646,7 @@ describe('loadConfig', () => {
       const file = path.join(dir, 'absent.ini');
       await assert.rejects(loadConfig(file), (err: unknown) => {
         assert.ok(err instanceof ConfigError);
-        assert.deepEqual(err.problems, [`${file}: cannot read config: ENOENT`]);
+        assert.deepEqual(err.problems, [`${file}: cannot read config: no such file or directory (ENOENT)`]);
         return true;
       });
       await assert.rejects(loadConfig(dir), { name: 'ConfigError', message: `${dir}: is a directory, not a regular file` });

@@ -61,10 +61,19 @@ describe('a config holding passwords', () => {
     assert.equal((await loadConfig(ok)).poller.strictPermissions, true);
   });
 
-  test('passwordExposure looks at the permission bits only', async () => {
+  test('passwordExposure looks at the permission bits, and at whose group it is', async () => {
     const c = await loadConfig(await config(`${NODE}${HUB}password = secret\n`, 0o600));
-    assert.equal(passwordExposure(c, 0o100600), undefined);
-    assert.match(passwordExposure(c, 0o100644)!, /readable by group and others \(mode 644\)/);
+    const us = { uid: 1000, gid: 1000 };
+    const mine = (mode: number) => ({ mode, uid: 1000, gid: 1000 });
+    assert.equal(passwordExposure(c, mine(0o100600), us), undefined);
+    assert.match(passwordExposure(c, mine(0o100644), us)!, /readable by group and others \(mode 644\); chmod 600 /);
+    assert.match(passwordExposure(c, mine(0o100640), us)!, /readable by group \(mode 640\)/);
+    // The README's install: root owns it, our group reads it (chown root:ftn, chmod 640).
+    const rootsOurGroup = (mode: number) => ({ mode, uid: 0, gid: 1000 });
+    assert.equal(passwordExposure(c, rootsOurGroup(0o100640), us), undefined);
+    assert.match(passwordExposure(c, rootsOurGroup(0o100644), us)!, /readable by others \(mode 644\); chmod 640 /);
+    // root's file in someone else's group is exposed to that group.
+    assert.match(passwordExposure(c, { mode: 0o100640, uid: 0, gid: 50 }, us)!, /readable by group \(mode 640\)/);
   });
 });
 

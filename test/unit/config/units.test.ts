@@ -2,7 +2,6 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  formatDuration,
   parseBool,
   parseDuration,
   parseSize,
@@ -88,20 +87,5 @@ describe('tryParseCount', () => {
     for (const bad of ['-1', '1.5', '1e3', '', 'x', '99999999999999999999']) {
       assert.equal(tryParseCount(bad), undefined, bad);
     }
-  });
-});
-
-describe('formatDuration', () => {
-  test('largest exact unit', () => {
-    assert.equal(formatDuration(86_400_000), '1d');
-    assert.equal(formatDuration(3_600_000), '1h');
-    assert.equal(formatDuration(5_400_000), '90m');
-    assert.equal(formatDuration(45_000), '45s');
-    assert.equal(formatDuration(1500), '1500ms');
-    assert.equal(formatDuration(0), '0s');
-  });
-
-  test('round-trips through parseDuration', () => {
-    for (const ms of [1000, 61_000, 7_200_000, 172_800_000]) assert.equal(parseDuration(formatDuration(ms)), ms);
   });
 });

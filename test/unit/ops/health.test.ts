@@ -92,6 +92,38 @@ describe('evaluateHealth', () => {
     assert.match(r.line, /fido no success yet, first attempt 7h ago \(crit 6h, 2 failures since\)/);
   });
 
+  test('never OK before a first success, even inside warn_after', () => {
+    const s = state(0, 0);
+    s.hubs.fido = {
+      ...emptyHubState(),
+      lastAttempt: T0 - MINUTE,
+      consecutiveFailures: 1,
+      lastResult: { ok: false, kind: 'refused', message: 'connection refused' },
+      history: [{ startedAt: T0 - MINUTE, durationMs: 1, ok: false, kind: 'refused', filesSent: 0, filesReceived: 0, bytesSent: 0, bytesReceived: 0 }],
+    };
+    const r = evaluateHealth({ config: config(), state: s, now: T0 });
+    assert.equal(r.status, HealthStatus.WARNING);
+    assert.match(r.line, /^FNPOLL WARNING - fido no success yet, first attempt 1m ago, never succeeded, 1 failure since; 1 hub ok \| /);
+  });
+
+  test('a last attempt that failed on authentication is CRITICAL, however recent the last success', () => {
+    const s = state(5 * MINUTE, 5 * MINUTE);
+    s.hubs.fido = { ...s.hubs.fido!, lastAttempt: T0 - MINUTE, consecutiveFailures: 2, lastResult: { ok: false, kind: 'auth', message: 'bad password', remote: 'Incorrect password' } };
+    const r = evaluateHealth({ config: config(), state: s, now: T0 });
+    assert.equal(r.status, HealthStatus.CRITICAL);
+    assert.match(r.line, /fido authentication failed 2 times \(Incorrect password\); fix the password, then fnpoll reset fido/);
+  });
+
+  test('a hub on hold by a .hld is reported as held, not as old', () => {
+    const s = state(3 * HOUR, 10 * MINUTE);
+    const r = evaluateHealth({ config: config(), state: s, now: T0, holds: new Map([['fido', T0 + HOUR]]) });
+    assert.equal(r.status, HealthStatus.WARNING);
+    assert.match(r.line, /fido on hold until 2026-\S+Z \(\.hld\)/);
+    assert.doesNotMatch(r.line, /fido last success/);
+    const expired = evaluateHealth({ config: config(), state: state(10 * MINUTE, 10 * MINUTE), now: T0, holds: new Map([['fido', T0 - 1]]) });
+    assert.equal(expired.status, HealthStatus.OK);
+  });
+
   test('stale or orphaned lock: WARNING; a live lock in a running run: OK', () => {
     const lock = (over: Partial<LockStatus>): LockStatus => ({
       lockFile: '/var/lib/fnpoll/state.json.lock',

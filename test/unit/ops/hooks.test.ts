@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../../src/config/types.js';
 import type { CallResult } from '../../../src/poll/call.js';
+import type { RunSummary } from '../../../src/poll/run.js';
 import type { SessionResult } from '../../../src/binkp/session.js';
 import { Logger, MemorySink } from '../../../src/ops/logger.js';
 import { configFromIni } from '../poll/fixtures.js';
@@ -18,6 +19,7 @@ import {
   hookFor,
   hookVariables,
   runHook,
+  runRunEndHook,
   runSessionHook,
   type HookOutcome,
 } from '../../../src/ops/hooks.js';
@@ -333,5 +335,59 @@ describe('no text from the network or a flow file reaches a shell (issue 11)', (
     assert.equal(hooks.match(/\bspawn\(/g)?.length, 1);
     assert.match(hooks, /spawn\(HOOK_SHELL, \['-c', command\]/);
     assert.doesNotMatch(hooks, /\bexec(Sync|File|FileSync)?\(/);
+  });
+});
+
+describe('on_run_end', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fnpoll-runend-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function summary(cfg: Config, results: CallResult[]): RunSummary {
+    const ok = results.filter((r) => r.status === 'ok').length;
+    const failed = results.filter((r) => r.status === 'failed').length;
+    return {
+      startedAt: 0,
+      durationMs: 2500,
+      considered: cfg.hubs.length,
+      due: results.length,
+      polled: results.length,
+      ok,
+      failed,
+      skipped: results.length - ok - failed,
+      bytesSent: 2048,
+      bytesReceived: 4096,
+      filesSent: 2,
+      filesReceived: 3,
+      exitCode: failed ? 1 : 0,
+      plan: [],
+      results,
+    };
+  }
+
+  test('runs once with the run totals in its environment, never a password', async () => {
+    const cfg = config(dir, 'on_run_end = env > run-env.txt');
+    const s = summary(cfg, [result(cfg), result(cfg, { status: 'failed', kind: 'refused', message: 'x' }, 'other')]);
+    const sink = new MemorySink('debug');
+    await runRunEndHook(s, cfg, new Logger([sink]), { signals: noSignals });
+    const env = await readFile(join(dir, 'run-env.txt'), 'utf8');
+    for (const line of ['FNPOLL_RESULT=failed', 'FNPOLL_EXIT_CODE=1', 'FNPOLL_HUBS=fido other', 'FNPOLL_SESSIONS=2', 'FNPOLL_SESSIONS_OK=1', 'FNPOLL_SESSIONS_FAILED=1', 'FNPOLL_FILES_RECEIVED=3', 'FNPOLL_BYTES_RECEIVED=4096', 'FNPOLL_DURATION=2.5', `FNPOLL_INBOUND=${cfg.node.inbound}`]) {
+      assert.match(env, new RegExp(`^${line}$`, 'm'), line);
+    }
+    assert.ok(!env.includes(PASSWORD));
+    assert.match(sink.events.map((e) => e.message).join('\n'), /on_run_end hook "env > run-env.txt" exited with status 0/);
+  });
+
+  test('not run when the run made no session (nothing due, or every hub busy elsewhere)', async () => {
+    const cfg = config(dir, 'on_run_end = touch ran.txt');
+    await runRunEndHook(summary(cfg, []), cfg, new Logger([]), { signals: noSignals });
+    await runRunEndHook(summary(cfg, [result(cfg, { status: 'skipped', message: 'busy' })]), cfg, new Logger([]), { signals: noSignals });
+    await assert.rejects(readFile(join(dir, 'ran.txt')), { code: 'ENOENT' });
+    await runRunEndHook(summary(cfg, [result(cfg)]), cfg, new Logger([]), { signals: noSignals });
+    await readFile(join(dir, 'ran.txt'));
   });
 });

@@ -45,6 +45,18 @@ describe('levelEnabled', () => {
 });
 
 describe('Logger', () => {
+  test('notice reaches every sink, even a quiet cron run\'s errors-only console (hold transitions)', () => {
+    const quietConsole = new MemorySink('error');
+    const log = new Logger([quietConsole]).child({ hub: 'fido' });
+    log.info('not shown');
+    log.notice('warning', 'on hold until 2026-03-01T16:00:00Z after 5 failures');
+    log.notice('info', 'out of hold: the call succeeded');
+    assert.deepEqual(quietConsole.events.map((e) => [e.level, e.hub, e.message]), [
+      ['warning', 'fido', 'on hold until 2026-03-01T16:00:00Z after 5 failures'],
+      ['info', 'fido', 'out of hold: the call succeeded'],
+    ]);
+  });
+
   test('each sink filters by its own level', () => {
     const verbose = new MemorySink('debug');
     const quiet = new MemorySink('warning');

@@ -118,8 +118,23 @@ describe('line formatting', () => {
     );
     assert.equal(
       line,
-      'fido  recv nodelist.zip [=====>              ]  25% 1 MiB/4 MiB ETA 30s  send 0000abcd.pkt  1 MiB (1 file done) 100 KiB/s',
+      'fido  recv nodelist.zip [=====>              ]  25% 1 MiB/4 MiB ETA 30s  send 0000abcd.pkt  total 1 MiB (1 file done), 100 KiB/s',
     );
+  });
+
+  test('both directions with sizes fit 80 columns, every part still labelled', () => {
+    const line = formatProgressLine(
+      'fidonet',
+      snap({
+        receivingName: 'nodelist.z47', receivingOffset: 1024 * 1024, receivingSize: 4 * 1024 * 1024, bytesReceived: 1024 * 1024,
+        sendingName: '0123abcd.pkt', sendingOffset: 8 * 1024, sendingSize: 32 * 1024, bytesSent: 8 * 1024,
+      }),
+      { total: 150_000, received: 100_000 },
+      80,
+    );
+    assert.ok([...line].length <= 80, `${[...line].length}: ${line}`);
+    assert.doesNotMatch(line, /…$/, 'nothing cut off');
+    assert.match(line, /^fidonet  recv nodelist\.z47 .*25%.*  send 0123abcd\.pkt .*25%.*  total 1 MiB, 146 KiB\/s$/);
   });
 
   test('never wider than the terminal', () => {
@@ -140,7 +155,7 @@ describe('ProgressDisplay', () => {
     d.add('fido', 'fido', () => a);
     d.add('fsx', 'fsxnet', () => b);
     assert.equal(tty.lines.length, 2);
-    assert.match(tty.lines[0]!, /^fido {4}0 B 0 B\/s$/);
+    assert.match(tty.lines[0]!, /^fido {4}total 0 B, 0 B\/s$/);
 
     // Someone logs while the bars are up: the line goes above them, the bars are redrawn below.
     tty.write('fido: receiving nodelist.zip (4096 bytes)\n');
@@ -156,10 +171,10 @@ describe('ProgressDisplay', () => {
     a.bytesReceived = 2048;
     a.receivingOffset = 2048;
     timers.fire();
-    assert.equal(tty.lines[1], 'fido    recv nodelist.zip [==========>         ]  50% 2 Ki…');
+    assert.equal(tty.lines[1], 'fido    recv nodelist.zip  50%  total 2 KiB, 2 KiB/s', 'narrow: the compact form, nothing cut');
     tty.columns = 200;
     d.tick();
-    assert.equal(tty.lines[1], 'fido    recv nodelist.zip [==========>         ]  50% 2 KiB/4 KiB ETA 1s  2 KiB 2 KiB/s');
+    assert.equal(tty.lines[1], 'fido    recv nodelist.zip [==========>         ]  50% 2 KiB/4 KiB ETA 1s  total 2 KiB, 2 KiB/s');
 
     d.remove('fsx');
     tty.write('fsxnet: 21:1/100 ok: sent 0 files\n');

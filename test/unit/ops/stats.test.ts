@@ -71,7 +71,7 @@ describe('formatStats', () => {
       '  average   2.7 s per session, 3 KiB/s (last 3 sessions)',
       '  last sessions:',
     ]);
-    assert.match(lines[6]!, /^ {4}2026-03-01T11:43:20Z {2}ok {6}\s+3\.0 s {2}sent 0 files 0 B, received 1 file 12 KiB$/);
+    assert.match(lines[6]!, /^ {4}2026-03-01 11:43:20 {2}ok {6}\s+3\.0 s {2}sent 0 files 0 B, received 1 file 12 KiB$/);
     assert.match(lines[7]!, /failed\s+1\.0 s {2}refused: connection refused$/);
     assert.ok(text.endsWith('\n'));
   });

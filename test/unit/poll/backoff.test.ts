@@ -4,6 +4,8 @@ import {
   HISTORY_LIMIT,
   MAX_MESSAGE_LENGTH,
   applyOutcome,
+  contactChanged,
+  hubContact,
   resetHub,
   retryDelay,
   type SessionOutcome,
@@ -241,5 +243,33 @@ describe('resetHub', () => {
     assert.deepEqual(r.lastResult, s.lastResult);
     // and the next failure starts the backoff from the base again
     assert.equal(applyOutcome(r, fail('refused'), hub, T0, zero).nextAttempt, T0 + MINUTE);
+  });
+});
+
+describe('a new password or host in the config', () => {
+  test('hubContact depends on host, port and password only, and never holds the password', () => {
+    const a = makeHub();
+    assert.equal(hubContact(a), hubContact(makeHub({ name: 'Other', pollFrequency: 5 * MINUTE })));
+    assert.notEqual(hubContact(a), hubContact(makeHub({ password: 'new-secret' })));
+    assert.notEqual(hubContact(a), hubContact(makeHub({ host: 'hub2.example.net' })));
+    assert.notEqual(hubContact(a), hubContact(makeHub({ port: 24555 })));
+    assert.notEqual(hubContact(a), hubContact(makeHub({ password: undefined })));
+    assert.doesNotMatch(hubContact(a), /secret/);
+  });
+
+  test('clears the failures the old one earned; the same config keeps counting', () => {
+    const hub = makeHub();
+    let s = applyOutcome(undefined, fail('auth'), hub, T0, zero);
+    s = applyOutcome(s, fail('auth'), hub, T0, zero);
+    assert.equal(s.consecutiveFailures, 2);
+    assert.equal(s.contact, hubContact(hub));
+    assert.equal(contactChanged(s, hub), false);
+    const fixed = makeHub({ password: 'the-right-one' });
+    assert.equal(contactChanged(s, fixed), true);
+    const after = applyOutcome(s, fail('refused'), fixed, T0, zero);
+    assert.equal(after.consecutiveFailures, 1, 'counting starts again');
+    assert.equal(after.nextAttempt, T0 + MINUTE, 'retry_base, not retry_max');
+    assert.equal(contactChanged(undefined, hub), false);
+    assert.equal(contactChanged({ ...s, contact: undefined }, fixed), false, 'state from before fnpoll kept contacts');
   });
 });

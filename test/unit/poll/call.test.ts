@@ -464,6 +464,32 @@ describe('callHub: connection failures and timeouts', () => {
     assert.equal(existsSync(file), true);
   });
 
+  test('a file named in a flow file that is gone: one warning line, and the line is marked', T, async () => {
+    const hub = await startHub();
+    const f = await makeNode(hub.port);
+    const real = await f.node.file('real.txt', 'here');
+    const gone = join(f.node.files, 'gone.txt');
+    const flow = await f.node.outboundFile(`${HUB_BASE}.flo`, `^${gone}\n^${real}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    const about = warnings(c.sink).filter((w) => w.includes('gone.txt'));
+    assert.equal(about.length, 1, about.join('\n'));
+    assert.match(about[0]!, /line 1: ".*gone\.txt": no such file, skipped/);
+    assert.equal(existsSync(flow), false, 'both lines done: the flow file is gone');
+  });
+
+  test('an empty netmail packet (60 bytes or less) is removed after success, and that is said at info level', T, async () => {
+    const hub = await startHub();
+    const f = await makeNode(hub.port);
+    const empty = await f.node.outboundFile(`${HUB_BASE}.cut`, Buffer.alloc(58, 0));
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.equal(existsSync(empty), false);
+    const said = c.sink.events.filter((e) => /removed empty netmail packet/.test(e.message));
+    assert.deepEqual(said.map((e) => e.level), ['info']);
+    assert.ok(said[0]!.message.includes(empty));
+  });
+
   test('an empty flow file (poll request) is removed only after a successful session', T, async () => {
     const hub = await startHub({ busy: 'Too busy' });
     const f = await makeNode(hub.port);

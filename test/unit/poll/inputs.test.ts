@@ -100,7 +100,7 @@ describe('gatherInputs', () => {
     const past = await put(join(own, '00010064.hld'), String(Math.floor(NOW / 1000) - 3600));
     let r = await gatherInputs(config, config.hubs, NOW, { readOnly: true });
     assert.deepEqual([...r.busy.keys()], ['b']);
-    assert.match(r.busy.get('b')!, /^on hold until 2026-11-22T13:00:00Z \(\.hld\)$/);
+    assert.match(r.busy.get('b')!, /^on hold until 2026-11-22 13:00:00 \(\.hld\)$/);
     assert.ok((await readdir(own)).includes('00010064.hld'), 'read-only leaves the past .hld');
 
     r = await gatherInputs(config, config.hubs, NOW, { force: true });

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { INTERVAL_SLACK_MS, planHub, planRun, type PlanCode } from '../../../src/poll/schedule.js';
-import { emptyHubState } from '../../../src/poll/backoff.js';
+import { emptyHubState, hubContact } from '../../../src/poll/backoff.js';
 import { emptyState, type HubState } from '../../../src/poll/state.js';
 import { HOUR, MINUTE, T0, makeHub, queue } from './fixtures.js';
 
@@ -99,14 +99,14 @@ describe('planHub: not due', () => {
     assert.equal(e.due, false);
     assert.equal(e.code, 'not-yet');
     assert.equal(e.nextAttempt, T0 + 40 * MINUTE - MINUTE);
-    assert.equal(e.reason, 'next poll 2026-03-01T12:39:00Z (last success 20m ago, every 1h)');
+    assert.equal(e.reason, 'next poll 2026-03-01 12:39:00 (last success 20m ago, every 1h)');
   });
 
   test('hold-only: hold mail alone does not call, not even a hold poll request', () => {
     const q = queue({ files: 2, bytes: 2048, flavour: 'hold' });
     const e = planHub(hub, polled(T0 - 20 * MINUTE), q, undefined, T0);
     assert.deepEqual([e.due, e.code], [false, 'hold-only']);
-    assert.match(e.reason, /^only hold mail queued \(2 files, 2 KiB\); next poll 2026-03-01T12:39:00Z$/);
+    assert.match(e.reason, /^only hold mail queued \(2 files, 2 KiB\); next poll 2026-03-01 12:39:00$/);
     const pr = planHub(hub, polled(T0 - 20 * MINUTE), queue({ flavour: 'hold', pollRequest: true }), undefined, T0);
     assert.equal(pr.code, 'hold-only');
     // ...but the interval still polls a hub with only hold mail
@@ -124,14 +124,14 @@ describe('planHub: not due', () => {
   test('backoff beats mail, even crash mail', () => {
     const e = planHub(hub, backedOff(T0 + 3 * MINUTE), crash, undefined, T0);
     assert.deepEqual([e.due, e.code, e.nextAttempt], [false, 'backoff', T0 + 3 * MINUTE]);
-    assert.equal(e.reason, 'in backoff until 2026-03-01T12:03:00Z after 3 failures (refused)');
+    assert.equal(e.reason, 'in backoff until 2026-03-01 12:03:00 after 3 failures (refused)');
   });
 
   test('held beats mail and backoff; the reason says until when and why', () => {
     const s = { ...backedOff(T0 + 4 * HOUR, 5), heldUntil: T0 + 4 * HOUR };
     const e = planHub(hub, s, crash, undefined, T0);
     assert.deepEqual([e.due, e.code, e.nextAttempt], [false, 'held', T0 + 4 * HOUR]);
-    assert.equal(e.reason, 'held until 2026-03-01T16:00:00Z after 5 failures (refused)');
+    assert.equal(e.reason, 'held until 2026-03-01 16:00:00 after 5 failures (refused)');
   });
 
   test('no-schedule: poll_frequency 0 polls only for mail', () => {
@@ -170,5 +170,16 @@ describe('planRun', () => {
     );
     const forced = planRun({ config: { hubs: [a, c] }, state, queued: new Map(), busy: new Map(), now: T0, force: true });
     assert.deepEqual(forced.map((e) => e.code), ['forced', 'forced'] satisfies PlanCode[]);
+  });
+});
+
+describe('a changed password or host', () => {
+  test('a hub in backoff is due again when its password changed; unchanged it stays in backoff', () => {
+    const state = { ...backedOff(T0 + HOUR), contact: hubContact(hub) };
+    assert.equal(planHub(hub, state, undefined, undefined, T0).code, 'backoff');
+    const fixed = makeHub({ pollFrequency: HOUR, password: 'fixed' });
+    const e = planHub(fixed, state, undefined, undefined, T0);
+    assert.equal(e.code, 'interval');
+    assert.equal(e.due, true);
   });
 });
