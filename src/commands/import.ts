@@ -1,6 +1,6 @@
 /**
  * `fnpoll import binkd.cfg [-o fnpoll.ini]`: the equivalent fnpoll.ini on stdout (or into a new
- * file, mode 640), and one line on stderr per binkd setting that has no counterpart.
+ * file, mode 600), and one line on stderr per binkd setting that has no counterpart.
  */
 import { readFileSync } from 'node:fs';
 import writeFileAtomic from 'write-file-atomic';
@@ -35,8 +35,8 @@ export async function commandImport(binkdCfg: string, flags: ImportFlags, io: Io
     throw new UsageError(`${flags.output} exists; not overwritten (add --force to replace it)`);
   }
   try {
-    // 640: the file holds the hubs' passwords (README "Install").
-    await writeFileAtomic(flags.output, result.ini, { mode: 0o640 });
+    // 600: the file holds the hubs' passwords; the sysop may then chown root:<group> and chmod 640 (README "Install").
+    await writeFileAtomic(flags.output, result.ini, { mode: 0o600 });
   } catch (err) {
     throw new IoError(`${flags.output}: cannot write: ${errnoText(err)}`, { cause: err });
   }
