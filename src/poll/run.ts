@@ -201,7 +201,8 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
     for (const p of plan) log.debug(`${p.hub.name}: ${p.due ? 'due' : 'not due'}: ${p.reason}`, { hub: p.hub.name, code: p.code });
     const due = plan.filter((p) => p.due);
     for (const p of plan) {
-      if (!p.due && p.code === 'busy') log.info(`${p.hub.name}: skipped: ${p.reason}`);
+      // `now` was asked to call this hub: say who holds it, where the user sees it.
+      if (!p.due && p.code === 'busy') log.log(opts.force ? 'warning' : 'info', 'general', `${p.hub.name}: skipped: ${p.reason}`);
     }
 
     if (due.length) {
@@ -298,6 +299,10 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
   const sum = (f: (r: CallResult) => number): number => results.reduce((a, r) => a + f(r), 0);
   const failed = results.filter((r) => r.status === 'failed').length;
   let exitCode: number = failed ? ExitCode.FAILED : ExitCode.OK;
+  // `now` that could not call a hub because another program holds its busy flag did not do what
+  // it was asked: EX_TEMPFAIL, like a held run lock. A cron `run` skips such a hub quietly.
+  const busySkips = plan.filter((p) => !p.due && p.code === 'busy').length + results.filter((r) => r.status === 'skipped').length;
+  if (opts.force && exitCode === ExitCode.OK && busySkips > 0) exitCode = ExitCode.BUSY;
   if (saveError) exitCode = ExitCode.IOERR;
   if (stopping === 'SIGTERM') exitCode = ExitCode.SIGTERM;
   if (stopping === 'SIGINT') exitCode = ExitCode.SIGINT;
