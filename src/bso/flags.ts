@@ -28,7 +28,7 @@ const FLAG_READ_BYTES = 128;
  */
 export const EMPTY_FLAG_GRACE_MS = 5_000;
 /** Temp names beside a flag: `<flag>.<pid>-<8 hex>.tmp` (create) and `.stale` (take-over). */
-const FLAG_TEMP_RE = /\.(?:bsy|csy|hld|try)\.(\d{1,10})-[0-9a-f]{8}\.(?:tmp|stale)$/i;
+const FLAG_TEMP_RE = /\.(?:bsy|csy|hld|try|takeover)\.(\d{1,10})-[0-9a-f]{8}\.(?:tmp|stale)$/i;
 /** A `.hld` holds one decimal number; anything longer is garbage. */
 const HOLD_READ_BYTES = 64;
 /** `.try`: the comment length is one byte. */
