@@ -4,6 +4,8 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { unlink } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
@@ -48,15 +50,40 @@ export function mailerToken(): string {
   return `fnpoll/${VERSION}/${platform()}`;
 }
 
-let uniqueCounter = 0;
 /**
- * A name for a netmail packet or file request that is unique within this process and, by the
- * clock, across runs: 8 hex digits like binkd's and the tossers' own packet names.
+ * The wire name of a netmail packet (`.?ut` → `.pkt`) or file request (`.req`): 8 hex digits
+ * like binkd's and the tossers' own packet names, derived from the file's identity (device, inode,
+ * birth time, size, mtime to the nanosecond). It is the same in every session for as long as the
+ * file is unchanged, so after a crash in the M_GOT window (the hub has the packet, we never saw
+ * its M_GOT) the resend carries the same name, size and time, and the hub recognises it as a file
+ * it already has (binkd's inb_test) instead of storing a second copy. `taken` holds the names
+ * already used in this session: a clash of two packets' hashes moves on to the next name.
  */
-export function uniqueName(ext: string, now = Date.now()): string {
-  uniqueCounter = (uniqueCounter + 1) & 0xfff;
-  const n = ((Math.floor(now / 1000) << 12) | uniqueCounter) >>> 0;
-  return `${n.toString(16).padStart(8, '0')}.${ext}`;
+export function stableWireName(st: StableIdentity, ext: string, taken?: Set<string>): string {
+  const id = `${st.dev}:${st.ino}:${st.birthtimeNs}:${st.size}:${st.mtimeNs}`;
+  let n = createHash('sha256').update(id).digest().readUInt32BE(0);
+  for (;;) {
+    const name = `${n.toString(16).padStart(8, '0')}.${ext}`;
+    if (!taken?.has(name)) {
+      taken?.add(name);
+      return name;
+    }
+    n = (n + 1) >>> 0;
+  }
+}
+
+export interface StableIdentity {
+  dev: bigint | number;
+  ino: bigint | number;
+  birthtimeNs: bigint | number;
+  size: bigint | number;
+  mtimeNs: bigint | number;
+}
+
+/** The identity stableWireName hashes, read from the file now. */
+export function fileIdentity(path: string): StableIdentity {
+  const st = statSync(path, { bigint: true });
+  return { dev: st.dev, ino: st.ino, birthtimeNs: st.birthtimeNs, size: st.size, mtimeNs: st.mtimeNs };
 }
 
 function connectError(err: NodeJS.ErrnoException, hub: HubConfig): SessionError {
@@ -169,6 +196,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       },
       queue: async (akas, done) => {
         const files: OutgoingFile[] = [];
+        const wireNames = new Set<string>();
         for (const aka of akas) {
           const q = await scanNode(layout, aka, { warn: (m) => log.warn(m, undefined, 'transfer') });
           queues.set(addressKey(aka), q);
@@ -176,8 +204,15 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
             const id = itemId(item);
             if (done.has(id)) continue;
             byId.set(id, item);
-            const sendName =
-              item.kind === 'netmail' ? uniqueName('pkt', now()) : item.kind === 'req' ? uniqueName('req', now()) : basename(item.path);
+            let sendName = basename(item.path);
+            if (item.kind !== 'file') {
+              try {
+                sendName = stableWireName(fileIdentity(item.path), item.kind === 'req' ? 'req' : 'pkt', wireNames);
+              } catch (err) {
+                log.warn(`${item.path}: ${errorText(err)}; not sent`, undefined, 'transfer');
+                continue;
+              }
+            }
             files.push({ id, path: item.path, sendName, size: item.size, mtime: item.mtime });
           }
         }

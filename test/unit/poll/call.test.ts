@@ -10,7 +10,7 @@ import { readFile, stat, readdir } from 'node:fs/promises';
 import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { callHub, mailerToken, type CallResult } from '../../../src/poll/call.js';
+import { callHub, fileIdentity, mailerToken, stableWireName, type CallResult } from '../../../src/poll/call.js';
 import { parseIni } from '../../../src/config/ini.js';
 import { buildConfig } from '../../../src/config/load.js';
 import type { Config, HubConfig } from '../../../src/config/types.js';
@@ -109,6 +109,30 @@ const hubFile = (name: string, data: Buffer | string, mtime = T0): HubFile => ({
 // ---------------------------------------------------------------------------------------------
 
 describe('callHub: BSO bookkeeping', () => {
+  test('a netmail packet keeps its wire name across sessions, so a resend after a crash is recognised (issue 11, defect 3)', T, async () => {
+    const hub = await startHub();
+    const f = await makeNode(hub.port);
+    const packet = pseudoRandomBytes(300, 12);
+    const netmail = await f.node.outboundFile(`${HUB_BASE}.cut`, packet);
+    const other = await f.node.outboundFile(`${HUB_BASE}.hut`, pseudoRandomBytes(300, 13));
+    const wire = stableWireName(fileIdentity(netmail), 'pkt');
+    assert.match(wire, /^[0-9a-f]{8}\.pkt$/);
+    assert.equal(stableWireName(fileIdentity(netmail), 'pkt'), wire, 'the same file, the same name');
+    assert.notEqual(stableWireName(fileIdentity(other), 'pkt'), wire, 'another packet, another name');
+    assert.notEqual(stableWireName(fileIdentity(netmail), 'pkt', new Set([wire])), wire, 'a clash within a session moves on');
+
+    // First session: the hub refuses the packet (M_SKIP), as a lost M_GOT would leave it queued.
+    hub.configure({ skip: [wire] });
+    assertOk(await pollHub(f, hub));
+    assert.ok(existsSync(netmail), 'a skipped packet stays queued');
+    // Second session: offered again under the same name (today: a new one each session).
+    hub.configure({ skip: [] });
+    const second = await pollHub(f, hub);
+    assertOk(second);
+    assert.ok(hub.received.some((r) => r.name === wire), hub.received.map((r) => r.name).join(' '));
+    assert.equal(existsSync(netmail), false);
+  });
+
   test('flow directives after M_GOT, netmail as a unique .pkt, .req after success, M_SKIP keeps its line', T, async () => {
     const hub = await startHub({ password: 'secret', skip: ['later.txt'], files: [hubFile('welcome.txt', 'welcome!')] });
     const f = await makeNode(hub.port, { password: 'secret' });
