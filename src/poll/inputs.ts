@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module';
 import type { Config, HubConfig } from '../config/types.js';
 import { errorText } from '../errors.js';
-import { emptyState, parseState, type State } from './state.js';
+import { capFutureTimes, cappedText, emptyState, largestPeriod, parseState, type State } from './state.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import type { QueueSummary } from '../bso/types.js';
 import { OutboundDirCache, summarizeOutbound } from '../bso/outbound.js';
@@ -106,6 +106,8 @@ export async function planReadOnly(
   opts: { force?: boolean | undefined; warn: (m: string) => void },
 ): Promise<{ state: State; plan: PlanEntry[]; queued: Map<string, QueueSummary> }> {
   const state = await loadStateReadOnly(config.poller.stateFile, opts.warn);
+  // A future time would keep the hub from being due; the next real run caps it in the file too.
+  for (const c of capFutureTimes(state, now, largestPeriod(config.hubs))) opts.warn(cappedText(config.poller.stateFile, c));
   const inputs = await gatherInputs(config, hubs, now, { force: opts.force, readOnly: true });
   const plan = planRun({ config: { hubs: [...hubs] }, state, queued: inputs.queued, busy: inputs.busy, now, force: opts.force });
   return { state, plan, queued: inputs.queued };

@@ -14,7 +14,7 @@ import { TokenBucket } from '../binkp/throttle.js';
 import type { CallerSession } from '../binkp/session.js';
 import { ConsoleSink, levelEnabled, type Logger } from '../ops/logger.js';
 import { acquireRunLock, type RunLock } from './lock.js';
-import { loadState, saveState, type State } from './state.js';
+import { capFutureTimes, cappedText, largestPeriod, loadState, saveState, type State } from './state.js';
 import { applyOutcome, type SessionOutcome } from './backoff.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import { gatherInputs } from './inputs.js';
@@ -195,6 +195,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
 
   try {
     state = await loadState(config.poller.stateFile, { now, warn: (m) => log.warn(m) });
+    for (const c of capFutureTimes(state, now(), largestPeriod(config.hubs))) log.warn(cappedText(config.poller.stateFile, c));
     const hubs = opts.hubs ?? config.hubs;
     const inputs = await gatherInputs(config, hubs, now(), { force: opts.force, warn: (m) => log.warn(m) });
     plan = planRun({ config: { hubs }, state, queued: inputs.queued, busy: inputs.busy, now: now(), force: opts.force });
