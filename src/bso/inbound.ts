@@ -16,6 +16,7 @@ import * as fss from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { IoError, SessionError, errorText } from '../errors.js';
+import { GroupSync } from './durable.js';
 // The receiving contract is the session's (src/binkp/session.ts); this module implements it.
 import type { IncomingFile, Offer, PartialFile } from '../binkp/session.js';
 
@@ -39,6 +40,11 @@ export interface InboundOptions {
   warn?: (msg: string) => void;
   /** Free bytes on the filesystem holding `dir`; default fs.statfs (bavail * bsize). */
   freeSpace?: (dir: string) => Promise<number>;
+  /**
+   * fsync before a file counts as received (config `fsync`); shared with the flow-file marks of
+   * the same session so that both fold into the same rounds. Default: syncing, in its own rounds.
+   */
+  durable?: GroupSync;
 }
 
 /**
@@ -214,6 +220,7 @@ export class Inbound {
   private readonly now: () => number;
   private readonly warn: (msg: string) => void;
   private readonly freeSpace: (dir: string) => Promise<number>;
+  private readonly durable: GroupSync;
   /** Directories known to exist: one mkdir per directory per session, not three per file. */
   private readonly made = new Set<string>();
 
@@ -229,6 +236,7 @@ export class Inbound {
     this.now = opts.now ?? Date.now;
     this.warn = opts.warn ?? (() => undefined);
     this.freeSpace = opts.freeSpace ?? defaultFreeSpace;
+    this.durable = opts.durable ?? new GroupSync(true);
   }
 
   private ensureDir(dir: string): void {
@@ -309,7 +317,12 @@ export class Inbound {
 
   /**
    * All bytes arrived: close the partial, set its mtime to the sender's, and link it into the
-   * secure/insecure inbound under the first free candidate name. Returns the final path.
+   * secure/insecure inbound under the first free candidate name. Returns the final path once the
+   * file is durable, so that the M_GOT the caller sends next never promises what a power cut could
+   * take back (issue 11, defect 5; binkd has this hole): the data is synced before its name
+   * appears in the inbound (a name never points at unsynced data, which a later "already have
+   * it" check would accept), and the directory after, so the name survives too. The syncs go
+   * through a GroupSync: files completing close together share its rounds.
    */
   async complete(file: IncomingFile, partial: PartialFile, secure: boolean): Promise<string> {
     checkFile(file);
@@ -327,10 +340,12 @@ export class Inbound {
     // FTS-1026 §5.5: M_FILE carries the file's unixtime; the received file keeps it. Set before
     // linking: both names share the inode.
     fss.utimesSync(part, new Date(this.now()), new Date(file.mtime * 1000));
+    await this.durable.sync(part, 'file');
 
     const dir = secure ? this.dirs.secure : this.dirs.insecure;
     this.ensureDir(dir);
     const final = await this.place(part, dir, sanitizeName(file.name));
+    await this.durable.sync(dir, 'dir');
     try {
       fss.unlinkSync(sidecar);
     } catch {
@@ -452,6 +467,7 @@ export class Inbound {
               if (code === 'EEXIST') break;
               if (code === 'EXDEV' && source === part) {
                 source = await copyInto(part, dir);
+                await this.durable.sync(source, 'file');
                 continue;
               }
               if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {

@@ -12,7 +12,9 @@ import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
-import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
+import { nodeBase, scanNode, confirmSent, markSent, applyFlowAction, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
+import { GroupSync } from '../bso/durable.js';
+import type { DeliveredJournal } from './recovery.js';
 import { Inbound } from '../bso/inbound.js';
 import { FlagKeeper, flagBusy } from '../bso/flags.js';
 import { hubLayout } from './hubfiles.js';
@@ -30,6 +32,8 @@ export interface CallOptions {
   globalBucket?: TokenBucket | undefined;
   /** Called when the session starts, so a run can abort or drain it (signals, run_timeout). */
   onSession?: (session: CallerSession) => void;
+  /** Where confirmed files are recorded before they are changed (see recovery.ts). */
+  journal?: DeliveredJournal | undefined;
   now?: () => number;
 }
 
@@ -161,6 +165,10 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   const touchedFlows = new Set<string>();
   const sentReqs: string[] = [];
   const byId = new Map<string, OutboundItem>();
+  /** fsync rounds shared by the inbound and the flow-file marks of this call (config `fsync`). */
+  const durable = new GroupSync(config.poller.fsync);
+  /** Deletes and truncates of confirmed files, each waiting for its `~` mark to be durable. */
+  const pendingActions: Promise<void>[] = [];
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
@@ -173,6 +181,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       partialMaxAge: config.poller.partialMaxAge,
       now,
       warn: (m) => log.warn(m, undefined, 'transfer'),
+      durable,
     });
 
     const env: SessionEnv = {
@@ -226,8 +235,23 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
           sentReqs.push(item.path);
           return;
         }
-        await confirmSent(item);
-        if (item.flow) touchedFlows.add(item.flow.flowPath);
+        opts.journal?.record(item);
+        if (!item.flow) {
+          await confirmSent(item);
+          return;
+        }
+        await markSent(item);
+        touchedFlows.add(item.flow.flowPath);
+        if (item.flow.action === 'keep') return;
+        // Power cuts: the `~` mark must be on disk before the file is deleted or truncated, or a
+        // resend of a truncated file (or a lost one) follows. That wait runs behind the session,
+        // so the next M_GOT is not held up, and marks that come close together share one sync.
+        const flowsOf = new Set([item.flow.flowPath, ...(item.flow.alsoLines ?? []).map((l) => l.flowPath)]);
+        pendingActions.push(
+          Promise.all([...flowsOf].map((f) => durable.sync(f, 'file')))
+            .then(() => applyFlowAction(item))
+            .catch((err: unknown) => log.warn(`${item.path}: ${errorText(err)}`, undefined, 'transfer')),
+        );
       },
       offer: (file, secure) => inbound.offer(file, secure),
       openPartial: (file, offset) => inbound.open(file, offset),
@@ -259,6 +283,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     });
     opts.onSession?.(session);
     const s = await session.run(socket);
+    await Promise.all(pendingActions);
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
     // or the request would be lost.
@@ -285,6 +310,8 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     if (err instanceof SessionError) return result('failed', err.message, { kind: err.kind, remote: err.remote });
     return result('failed', `local error: ${errorText(err)}`, { kind: 'io' });
   } finally {
+    // Never leave a confirmed file's delete or truncate behind the flags that guard it.
+    await Promise.all(pendingActions);
     for (const f of bsyHeld) await keeper.release(f).catch(() => undefined);
     await keeper.release(csy).catch(() => undefined);
   }

@@ -14,6 +14,7 @@ import { TokenBucket } from '../binkp/throttle.js';
 import type { CallerSession } from '../binkp/session.js';
 import { ConsoleSink, levelEnabled, type Logger } from '../ops/logger.js';
 import { acquireRunLock, type RunLock } from './lock.js';
+import { DeliveredJournal, recoverAfterKill } from './recovery.js';
 import { capFutureTimes, cappedText, largestPeriod, loadState, saveState, type State } from './state.js';
 import { applyOutcome, type SessionOutcome } from './backoff.js';
 import { planRun, type PlanEntry } from './schedule.js';
@@ -89,6 +90,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
     onCompromised: (m) => log.warn(`run lock: ${m}`),
   });
   const keeper = new FlagKeeper({ staleAge: config.poller.staleFlagAge, warn: (m) => log.warn(m) });
+  const journal = new DeliveredJournal(config.poller.stateFile);
   const running = new Map<string, { hub: HubConfig; session?: CallerSession; startedAt: number }>();
   let stopping: RunSummary['interrupted'];
   let signalsSeen = 0;
@@ -194,6 +196,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
   };
 
   try {
+    await recoverAfterKill(config, keeper, { info: (m) => log.info(m), warn: (m) => log.warn(m) });
     state = await loadState(config.poller.stateFile, { now, warn: (m) => log.warn(m) });
     for (const c of capFutureTimes(state, now(), largestPeriod(config.hubs))) log.warn(cappedText(config.poller.stateFile, c));
     const hubs = opts.hubs ?? config.hubs;
@@ -251,6 +254,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
               keeper,
               globalBucket,
               now,
+              journal,
               onSession: (s) => {
                 slot.session = s;
                 if (stopping) s.drain();
@@ -292,6 +296,8 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
     clearTimeout(graceTimer);
     await saveChain;
   } finally {
+    // Every session has ended and applied its confirmations: nothing left to replay.
+    journal.close();
     await keeper.releaseAll().catch(() => undefined);
     await lock.release().catch(() => undefined);
     for (const r of removers) r();
