@@ -2,7 +2,7 @@
  * One call to one hub: busy flags, connect, binkp session, BSO bookkeeping, flags released on
  * every path. This is where the pure protocol core meets the outbound and inbound on disk.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { unlink } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -11,6 +11,8 @@ import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
+import { dialTcp, runSession } from '../binkp/connect.js';
+import { openFileSource } from '../bso/source.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, markSent, applyFlowAction, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { GroupSync } from '../bso/durable.js';
@@ -90,45 +92,6 @@ export function fileIdentity(path: string): StableIdentity {
   return { dev: st.dev, ino: st.ino, birthtimeNs: st.birthtimeNs, size: st.size, mtimeNs: st.mtimeNs };
 }
 
-function connectError(err: NodeJS.ErrnoException, hub: HubConfig): SessionError {
-  const where = `${hub.host}:${hub.port}`;
-  switch (err.code) {
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EAI_NONAME':
-    case 'EAI_FAIL':
-      return new SessionError('dns', `cannot resolve ${hub.host}: ${err.code}`, { cause: err });
-    case 'ECONNREFUSED':
-      return new SessionError('refused', `connection to ${where} refused`, { cause: err });
-    case 'ETIMEDOUT':
-      return new SessionError('timeout', `connection to ${where} timed out`, { cause: err });
-    default:
-      return new SessionError('refused', `cannot connect to ${where}: ${errorText(err)}`, { cause: err });
-  }
-}
-
-/** TCP connect bounded by `timeoutMs`. */
-export function connectTcp(hub: HubConfig, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: hub.host, port: hub.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new SessionError('timeout', `no connection to ${hub.host}:${hub.port} within connect_timeout (${Math.round(timeoutMs / 1000)} s)`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      socket.setNoDelay(true);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(connectError(err, hub));
-    });
-  });
-}
-
 /**
  * Poll one hub. Never throws: every failure becomes a CallResult, and every flag this call made is
  * gone when it returns.
@@ -172,7 +135,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
-    socket = await connectTcp(hub, config.poller.connectTimeout);
+    socket = await dialTcp(hub, config.poller.connectTimeout);
 
     const inbound = new Inbound({
       dirs: { secure: config.node.inbound, insecure: config.node.inboundInsecure, temp: config.node.tempInbound },
@@ -253,6 +216,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
             .catch((err: unknown) => log.warn(`${item.path}: ${errorText(err)}`, undefined, 'transfer')),
         );
       },
+      openSource: (file) => openFileSource(file.path),
       offer: (file, secure) => inbound.offer(file, secure),
       openPartial: (file, offset) => inbound.open(file, offset),
       complete: (file, partial, secure) => inbound.complete(file, partial, secure),
@@ -276,13 +240,12 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       bufferSize: config.performance.bufferSize,
       idleTimeout: config.poller.idleTimeout,
       sessionTimeout: config.poller.sessionTimeout,
-      throttle: buckets.length ? new Throttle(buckets) : undefined,
       env,
       now,
       log: (level, category, message, fields) => log.log(level, category, message, fields),
     });
     opts.onSession?.(session);
-    const s = await session.run(socket);
+    const s = await runSession(session, socket, { throttle: buckets.length ? new Throttle(buckets) : undefined });
     await Promise.all(pendingActions);
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
