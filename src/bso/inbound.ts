@@ -17,6 +17,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { IoError, SessionError, errorText } from '../errors.js';
 import { GroupSync } from './durable.js';
+import { shownText } from '../binkp/untrusted.js';
 // The receiving contract is the session's (src/binkp/session.ts); this module implements it.
 import type { IncomingFile, Offer, PartialFile } from '../binkp/session.js';
 
@@ -251,7 +252,12 @@ export class Inbound {
     const dir = secure ? this.dirs.secure : this.dirs.insecure;
 
     const have = await this.findSame(dir, name, file);
-    if (have) return { action: 'have', path: have };
+    if (have) {
+      // A partial of the same file is what a kill between linking it into place and removing it
+      // leaves behind: the data is in the inbound, the partial is litter.
+      this.dropLeftover(file);
+      return { action: 'have', path: have };
+    }
 
     this.ensureDir(this.dirs.temp);
     const offset = await this.resumeOffset(file);
@@ -339,14 +345,31 @@ export class Inbound {
 
     const dir = secure ? this.dirs.secure : this.dirs.insecure;
     this.ensureDir(dir);
-    const final = await this.place(part, dir, sanitizeName(file.name));
-    await this.durable.sync(dir, 'dir');
+    // The sidecar goes first: a kill later leaves a partial without one (removed when the hub
+    // offers the file again), never a sidecar without its partial.
     try {
       fss.unlinkSync(sidecar);
     } catch {
       // gone already, or never written (a resumed partial whose sidecar was lost)
     }
+    const final = await this.place(part, dir, sanitizeName(file.name));
+    await this.durable.sync(dir, 'dir');
     return final;
+  }
+
+  /** Remove the partial (and sidecar) of `file` when one is there. */
+  private dropLeftover(file: IncomingFile): void {
+    const { part, sidecar } = this.partialPaths(file);
+    let removed = false;
+    for (const p of [sidecar, part]) {
+      try {
+        fss.unlinkSync(p);
+        removed = true;
+      } catch {
+        // none: the usual case
+      }
+    }
+    if (removed) this.warn(`${part}: removed a leftover partial of ${shownText(file.name)}, which is already in the inbound`);
   }
 
   /** Remove partials (and sidecars) older than partialMaxAge from the temp inbound, any hub. */
@@ -434,8 +457,8 @@ export class Inbound {
     else if (length >= file.size) why = `partial has ${length} bytes, file has ${file.size}`;
     if (why === undefined) return length;
     this.warn(`${part}: discarding partial of ${file.name}: ${why}`);
-    await fsp.unlink(part).catch(() => undefined);
     await fsp.unlink(sidecar).catch(() => undefined);
+    await fsp.unlink(part).catch(() => undefined);
     return 0;
   }
 

@@ -1,0 +1,17 @@
+/**
+ * The crash loop of `npm run harden` (test/harden/crashloop.suite.ts) at its small size: a few
+ * SIGKILLs of fnpoll against the real binkd, at different moments, then clean runs and the checks.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { run } from '../harden/crashloop.suite.js';
+
+const MUST_BE_ZERO = ['lost', 'duplicated', 'corrupt', 'staleFlags', 'tempFiles', 'invalidStates', 'blockedRuns', 'wedged', 'leftInOutbound'];
+
+test('crash loop (small): SIGKILL at every kind of moment loses, duplicates and wedges nothing', { timeout: 300_000 }, async () => {
+  const lines: string[] = [];
+  const figures = await run('small');
+  assert.ok(figures['kills']! >= 4, `only ${figures['kills']} of ${figures['rounds']} runs were killed: the triggers did not fire\n${lines.join('\n')}`);
+  assert.ok(figures['filesChecked']! > 0);
+  for (const key of MUST_BE_ZERO) assert.equal(figures[key], 0, `${key} = ${figures[key]}`);
+});
