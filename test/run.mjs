@@ -35,7 +35,7 @@ function have(cmd) {
 }
 
 function ensurePeers() {
-  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus' };
+  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus', faketime: 'faketime' };
   const missing = Object.entries(wanted).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
   if (missing.length === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

@@ -20,12 +20,14 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
     // The common cron case: nothing is due. Decide that from a read-only look and stop, before the
     // lock, the log file and the protocol stack cost anything.
     const { planReadOnly } = await import('../poll/inputs.js');
-    const { plan } = await planReadOnly(config, hubs, Date.now(), { warn: () => undefined });
+    const { plan, capped } = await planReadOnly(config, hubs, Date.now(), { warn: () => undefined });
     // While another run holds the lock, go on to it and report that run (exit 75 naming its pid):
     // otherwise the answer would depend on whether it had created its .csy yet (a hub it is
     // calling looks busy, so not due). It takes the lock before any flag, so checking after the
     // plan cannot miss it.
-    if (!plan.some((p) => p.due) && !(await exists(config.poller.lockFile))) return ExitCode.OK;
+    // Times from the future (a clock that went back) must be capped in the file, not only in this
+    // look: capped again against each later "now", a hub would never become due.
+    if (!plan.some((p) => p.due) && capped === 0 && !(await exists(config.poller.lockFile))) return ExitCode.OK;
   }
   await prepareDirs(config);
   const { createLogger } = await import('../ops/setup.js');

@@ -104,11 +104,13 @@ export async function planReadOnly(
   hubs: readonly HubConfig[],
   now: number,
   opts: { force?: boolean | undefined; warn: (m: string) => void },
-): Promise<{ state: State; plan: PlanEntry[]; queued: Map<string, QueueSummary> }> {
+): Promise<{ state: State; plan: PlanEntry[]; queued: Map<string, QueueSummary>; capped: number }> {
   const state = await loadStateReadOnly(config.poller.stateFile, opts.warn);
-  // A future time would keep the hub from being due; the next real run caps it in the file too.
-  for (const c of capFutureTimes(state, now, largestPeriod(config.hubs))) opts.warn(cappedText(config.poller.stateFile, c));
+  // A future time would keep the hub from being due. Capped here in memory only: a real run
+  // (which `run` starts whenever something was capped) writes the capped times to the file.
+  const capped = capFutureTimes(state, now, largestPeriod(config.hubs));
+  for (const c of capped) opts.warn(cappedText(config.poller.stateFile, c));
   const inputs = await gatherInputs(config, hubs, now, { force: opts.force, readOnly: true });
   const plan = planRun({ config: { hubs: [...hubs] }, state, queued: inputs.queued, busy: inputs.busy, now, force: opts.force });
-  return { state, plan, queued: inputs.queued };
+  return { state, plan, queued: inputs.queued, capped: capped.length };
 }

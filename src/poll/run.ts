@@ -198,7 +198,11 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
   try {
     await recoverAfterKill(config, keeper, { info: (m) => log.info(m), warn: (m) => log.warn(m) });
     state = await loadState(config.poller.stateFile, { now, warn: (m) => log.warn(m) });
-    for (const c of capFutureTimes(state, now(), largestPeriod(config.hubs))) log.warn(cappedText(config.poller.stateFile, c));
+    const capped = capFutureTimes(state, now(), largestPeriod(config.hubs));
+    for (const c of capped) log.warn(cappedText(config.poller.stateFile, c));
+    // Written at once: a run with nothing due would otherwise cap again next time, against a later
+    // "now", and a hub whose last success lay in the future would never become due.
+    if (capped.length) await save();
     const hubs = opts.hubs ?? config.hubs;
     const inputs = await gatherInputs(config, hubs, now(), { force: opts.force, warn: (m) => log.warn(m) });
     plan = planRun({ config: { hubs }, state, queued: inputs.queued, busy: inputs.busy, now: now(), force: opts.force });

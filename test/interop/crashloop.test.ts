@@ -9,9 +9,8 @@ import { run } from '../harden/crashloop.suite.js';
 const MUST_BE_ZERO = ['lost', 'duplicated', 'corrupt', 'staleFlags', 'tempFiles', 'invalidStates', 'blockedRuns', 'wedged', 'leftInOutbound'];
 
 test('crash loop (small): SIGKILL at every kind of moment loses, duplicates and wedges nothing', { timeout: 300_000 }, async () => {
-  const lines: string[] = [];
   const figures = await run('small');
-  assert.ok(figures['kills']! >= 4, `only ${figures['kills']} of ${figures['rounds']} runs were killed: the triggers did not fire\n${lines.join('\n')}`);
+  assert.ok(figures['kills']! >= 4, `only ${figures['kills']} of ${figures['rounds']} runs were killed: the triggers did not fire`);
   assert.ok(figures['filesChecked']! > 0);
   for (const key of MUST_BE_ZERO) assert.equal(figures[key], 0, `${key} = ${figures[key]}`);
 });
