@@ -247,6 +247,10 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     opts.onSession?.(session);
     const s = await runSession(session, socket, { throttle: buckets.length ? new Throttle(buckets) : undefined });
     await Promise.all(pendingActions);
+    if (durable.stats.requests) {
+      const d = durable.stats;
+      log.debug(`fsync: ${d.requests} request(s) served by ${d.syncs} sync(s) in ${d.rounds} round(s)`, { ...d }, 'transfer');
+    }
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
     // or the request would be lost.

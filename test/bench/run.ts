@@ -6,7 +6,8 @@
  *   FNPOLL_BENCH_SCALE=small   a quick smoke run (small payloads, one round); default full
  *   FNPOLL_BENCH_ROUNDS=N      measured rounds per comparison after one warm-up (default 3)
  *   FNPOLL_BENCH_ONLY=a,b      only these scenarios: throughput, idle, planning, concurrency,
- *                              memory, bandwidth
+ *                              memory, bandwidth, durability
+ *   FNPOLL_BENCH_DISK_DIR=dir  durability: where the inbound goes (default /var/tmp, a disk)
  *   FNPOLL_BENCH_DIR=dir       where everything is written (default tmpfs if present, else the
  *                              OS temp dir); removed afterwards
  *   FNPOLL_BENCH_JSON=file     also write the rows as JSON
@@ -23,6 +24,7 @@ import { benchPlanning } from './planning.js';
 import { benchThroughput } from './throughput.js';
 import { benchConcurrency } from './concurrency.js';
 import { benchMemory, benchBandwidth } from './memory.js';
+import { benchDurability } from './durability.js';
 
 type Scenario = (settings: BenchSettings, root: string) => Promise<Row[]>;
 
@@ -33,6 +35,7 @@ const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ['concurrency', benchConcurrency],
   ['memory', benchMemory],
   ['bandwidth', benchBandwidth],
+  ['durability', benchDurability],
 ];
 
 async function main(): Promise<number> {
