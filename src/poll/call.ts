@@ -15,7 +15,7 @@ import { dialTcp, runSession } from '../binkp/connect.js';
 import { openFileSource } from '../bso/source.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, markSent, applyFlowAction, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
-import { GroupSync } from '../bso/durable.js';
+import { GroupSync, type SyncPath } from '../bso/durable.js';
 import type { DeliveredJournal } from './recovery.js';
 import { Inbound } from '../bso/inbound.js';
 import { FlagKeeper, flagBusy } from '../bso/flags.js';
@@ -36,6 +36,8 @@ export interface CallOptions {
   onSession?: (session: CallerSession) => void;
   /** Where confirmed files are recorded before they are changed (see recovery.ts). */
   journal?: DeliveredJournal | undefined;
+  /** How a path is made durable (tests watch the order); default fsync. */
+  syncPath?: SyncPath | undefined;
   now?: () => number;
 }
 
@@ -129,7 +131,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   const sentReqs: string[] = [];
   const byId = new Map<string, OutboundItem>();
   /** fsync rounds shared by the inbound and the flow-file marks of this call (config `fsync`). */
-  const durable = new GroupSync(config.poller.fsync);
+  const durable = new GroupSync(config.poller.fsync, opts.syncPath);
   /** Deletes and truncates of confirmed files, each waiting for its `~` mark to be durable. */
   const pendingActions: Promise<void>[] = [];
   let socket: Socket | undefined;

@@ -109,6 +109,34 @@ const hubFile = (name: string, data: Buffer | string, mtime = T0): HubFile => ({
 // ---------------------------------------------------------------------------------------------
 
 describe('callHub: BSO bookkeeping', () => {
+  test('fsync: received files are synced before their name appears and their M_GOT goes; a ~ mark before its ^ file goes (issue 11, defect 5)', T, async () => {
+    const hub = await startHub({ password: 'secret', files: [hubFile('one.pkt', 'first packet'), hubFile('two.pkt', 'second packet')] });
+    const f = await makeNode(hub.port, { password: 'secret' });
+    const del = await f.node.file('del.bin', 'delete me after the mark is durable');
+    const flow = await f.node.outboundFile(`${HUB_BASE}.flo`, `^${del}\n`);
+    const events: string[] = [];
+    const syncPath = async (p: string, kind: 'file' | 'dir'): Promise<void> => {
+      if (p === flow) events.push(`flow synced: ${(await readFile(flow, 'utf8')).startsWith('~') ? 'marked' : 'unmarked'}, file ${existsSync(del) ? 'still there' : 'gone'}`);
+      else if (kind === 'file') {
+        // The partial's sidecar says which file it is; its name must not be in the inbound yet.
+        const { name } = JSON.parse(await readFile(p.replace(/\.part$/, '.json'), 'utf8')) as { name: string };
+        events.push(`data synced: ${name} ${(await f.node.listInbound()).includes(name) ? 'already in the inbound' : 'not yet in the inbound'}`);
+      }
+      else events.push(`dir synced: inbound holds ${(await f.node.listInbound()).length}`);
+    };
+    const sink = new MemorySink('debug');
+    const keeper = new FlagKeeper({ staleAge: f.config.poller.staleFlagAge });
+    const r = await callHub(f.hub, { config: f.config, log: new Logger([sink]), keeper, syncPath });
+    assert.equal(r.status, 'ok', r.message);
+    assert.equal(existsSync(del), false);
+    assert.ok(events.includes('flow synced: marked, file still there'), events.join('\n'));
+    const data = events.filter((e) => e.startsWith('data synced'));
+    assert.equal(data.length, 2, events.join('\n'));
+    for (const e of data) assert.match(e, /not yet in the inbound$/, 'a name appeared before its data was synced');
+    assert.ok(events.includes('dir synced: inbound holds 2'), events.join('\n'));
+    assert.deepEqual(await f.node.listInbound(), ['one.pkt', 'two.pkt']);
+  });
+
   test('a netmail packet keeps its wire name across sessions, so a resend after a crash is recognised (issue 11, defect 3)', T, async () => {
     const hub = await startHub();
     const f = await makeNode(hub.port);
