@@ -97,10 +97,16 @@ export class GroupSync {
       const round = this.next;
       this.next = undefined;
       if (!round) return;
-      this.running = this.run(round).finally(() => {
-        this.running = undefined;
-        if (this.next) this.schedule();
-      });
+      this.running = this.run(round)
+        .catch((err: unknown) => {
+          // Nothing in run() should throw; if anything does, its waiters hear it, not the process.
+          const e = new IoError(`fsync failed: ${errorText(err)}`, { cause: err });
+          for (const it of round.items.values()) for (const w of it.waiters) w.reject(e);
+        })
+        .finally(() => {
+          this.running = undefined;
+          if (this.next) this.schedule();
+        });
     });
   }
 
