@@ -404,6 +404,9 @@ async function checkLitter(node: TestNode, f: { staleFlags: number; tempFiles: n
   }
 }
 
+/** Figures that must be 0 (the others count what was tried: rounds, kills, files checked, partials kept). */
+export const mustBeZero = ['lost', 'duplicated', 'corrupt', 'staleFlags', 'tempFiles', 'invalidStates', 'blockedRuns', 'wedged', 'leftInOutbound'] as const;
+
 /** The harden contract: `npm run harden` calls this; `npm test` runs the small size. */
 export async function run(size: 'full' | 'small'): Promise<Record<string, number>> {
   return size === 'full'

@@ -249,6 +249,9 @@ async function stateOk(node: TestNode): Promise<boolean> {
   return text === undefined || stateParses(text);
 }
 
+/** Figures that must be 0 (`cases` counts the situations tried). */
+export const mustBeZero = ['lost', 'corrupt', 'stackTraces', 'badExits', 'tempFiles', 'invalidStates', 'neverDue', 'alwaysDue'] as const;
+
 /** The harden contract; both sizes are the same few cases (each is one real situation). */
 export async function run(_size: 'full' | 'small'): Promise<Record<string, number>> {
   return diskClock();
