@@ -411,5 +411,5 @@ export const mustBeZero = ['lost', 'duplicated', 'corrupt', 'staleFlags', 'tempF
 export async function run(size: 'full' | 'small'): Promise<Record<string, number>> {
   return size === 'full'
     ? crashLoop({ rounds: 50, seed: Number(process.env['FNPOLL_CRASH_SEED'] ?? 20261201), bigEvery: 10 })
-    : crashLoop({ rounds: 6, seed: Number(process.env['FNPOLL_CRASH_SEED'] ?? 11), bigEvery: 6 });
+    : crashLoop({ rounds: KILL_MOMENTS.length, seed: Number(process.env['FNPOLL_CRASH_SEED'] ?? 11), bigEvery: KILL_MOMENTS.length });
 }
