@@ -4,7 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import { unlink } from 'node:fs/promises';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { platform } from 'node:os';
@@ -61,14 +61,17 @@ export function mailerToken(): string {
 /**
  * The wire name of a netmail packet (`.?ut` → `.pkt`) or file request (`.req`): 8 hex digits
  * like binkd's and the tossers' own packet names, derived from the file's identity (device, inode,
- * birth time, size, mtime to the nanosecond). It is the same in every session for as long as the
+ * birth time, size, mtime to the nanosecond) and its content. The content counts because the
+ * hub's "already have it" test compares only name, size and mtime in seconds: on a filesystem
+ * with coarse timestamps, a new packet in a reused inode could otherwise take an old packet's
+ * name, and be answered M_GOT unread. It is the same in every session for as long as the
  * file is unchanged, so after a crash in the M_GOT window (the hub has the packet, we never saw
  * its M_GOT) the resend carries the same name, size and time, and the hub recognises it as a file
  * it already has (binkd's inb_test) instead of storing a second copy. `taken` holds the names
  * already used in this session: a clash of two packets' hashes moves on to the next name.
  */
 export function stableWireName(st: StableIdentity, ext: string, taken?: Set<string>): string {
-  const id = `${st.dev}:${st.ino}:${st.birthtimeNs}:${st.size}:${st.mtimeNs}`;
+  const id = `${st.dev}:${st.ino}:${st.birthtimeNs}:${st.size}:${st.mtimeNs}:${st.contentHash}`;
   let n = createHash('sha256').update(id).digest().readUInt32BE(0);
   for (;;) {
     const name = `${n.toString(16).padStart(8, '0')}.${ext}`;
@@ -86,12 +89,15 @@ export interface StableIdentity {
   birthtimeNs: bigint | number;
   size: bigint | number;
   mtimeNs: bigint | number;
+  /** sha256 of the content, hex. */
+  contentHash: string;
 }
 
-/** The identity stableWireName hashes, read from the file now. */
+/** The identity stableWireName hashes, read from the file now (netmail packets are small). */
 export function fileIdentity(path: string): StableIdentity {
   const st = statSync(path, { bigint: true });
-  return { dev: st.dev, ino: st.ino, birthtimeNs: st.birthtimeNs, size: st.size, mtimeNs: st.mtimeNs };
+  const contentHash = createHash('sha256').update(readFileSync(path)).digest('hex');
+  return { dev: st.dev, ino: st.ino, birthtimeNs: st.birthtimeNs, size: st.size, mtimeNs: st.mtimeNs, contentHash };
 }
 
 /**

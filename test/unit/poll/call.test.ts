@@ -148,6 +148,8 @@ describe('callHub: BSO bookkeeping', () => {
     assert.equal(stableWireName(fileIdentity(netmail), 'pkt'), wire, 'the same file, the same name');
     assert.notEqual(stableWireName(fileIdentity(other), 'pkt'), wire, 'another packet, another name');
     assert.notEqual(stableWireName(fileIdentity(netmail), 'pkt', new Set([wire])), wire, 'a clash within a session moves on');
+    // A reused inode with the same size and (coarse) time but other content: another name.
+    assert.notEqual(stableWireName({ ...fileIdentity(netmail), contentHash: '0'.repeat(64) }, 'pkt'), wire);
 
     // First session: the hub refuses the packet (M_SKIP), as a lost M_GOT would leave it queued.
     hub.configure({ skip: [wire] });
