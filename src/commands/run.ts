@@ -6,7 +6,7 @@ import { ExitCode } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
 import { loadConfigFor, prepareDirs } from './common.js';
 
-const { lstatSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+const { lstatSync, readdirSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 /**
  * `fnpoll run [hub...]` (cron) and `fnpoll now [hub...]` (forced): the whole invocation.
@@ -27,7 +27,10 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
     // plan cannot miss it.
     // Times from the future (a clock that went back) must be capped in the file, not only in this
     // look: capped again against each later "now", a hub would never become due.
-    if (!plan.some((p) => p.due) && capped === 0 && !(await exists(config.poller.lockFile))) return ExitCode.OK;
+    // What a killed run left (delivered files to remove, temp files) is tidied by a full run.
+    if (!plan.some((p) => p.due) && capped === 0 && !(await exists(config.poller.lockFile)) && !killedRunLeftovers(config.poller.stateFile)) {
+      return ExitCode.OK;
+    }
   }
   await prepareDirs(config);
   const { createLogger } = await import('../ops/setup.js');
@@ -88,4 +91,21 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Did a killed run leave its delivered-file journal or a state temp file beside the state file
+ * (src/poll/recovery.ts)? One readdir: cheap enough for the idle path.
+ */
+function killedRunLeftovers(stateFile: string): boolean {
+  const slash = stateFile.lastIndexOf('/');
+  const dir = slash > 0 ? stateFile.slice(0, slash) : '/';
+  const base = stateFile.slice(slash + 1);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return false;
+  }
+  return names.some((n) => n.startsWith(`${base}.`) && /^(?:delivered\.)?\d+$/.test(n.slice(base.length + 1)));
 }

@@ -9,6 +9,9 @@ import { FlagKeeper } from '../../../src/bso/flags.js';
 import { markSent, scanNode } from '../../../src/bso/outbound.js';
 import { parseAddress } from '../../../src/ftn/address.js';
 import { configFromIni } from './fixtures.js';
+import { TestNode } from '../../helpers/node.js';
+import { emptyState, serializeState } from '../../../src/poll/state.js';
+import { emptyHubState } from '../../../src/poll/backoff.js';
 
 let root: string;
 let n = 0;
@@ -138,5 +141,31 @@ describe('temp files of killed runs (issue 11, defect 6)', () => {
     for (const f of keep) assert.ok(existsSync(join(dir, f)), `${f} was removed`);
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.match(lines[0]!, /^info: removed 5 temp file\(s\) left by an interrupted run: /);
+  });
+});
+
+describe('a cron run with nothing due still tidies after a killed run', () => {
+  test('the journal is replayed although no hub is due', async () => {
+    const node = await TestNode.create({ address: '2:5020/99@fidonet', hubs: [{ name: 'hub', address: '2:5020/1@fidonet', port: 9 }] });
+    try {
+      const state = emptyState();
+      state.hubs.hub = { ...emptyHubState(), lastAttempt: Date.now(), lastSuccess: Date.now(), lastResult: { ok: true } };
+      await writeFile(node.stateFile, serializeState(state));
+      const file = await node.file('sent.bin', 'delivered before the kill');
+      const flow = await node.outboundFile('139c0001.flo', `^${file}\n`);
+      const q = await scanNode({ root: node.outbound, defaultZone: 2 }, HUB);
+      const journal = new DeliveredJournal(node.stateFile, 999_999_997);
+      journal.record(q.items[0]!);
+      await markSent(q.items[0]!);
+      // The flow line is `~` now, so nothing is queued and the hub is not due: the idle path.
+      const r = await node.run(['run']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(existsSync(file), false, 'the delivered file is still there');
+      assert.equal(existsSync(flow), false);
+      assert.equal(existsSync(`${node.stateFile}.delivered.999999997`), false);
+      assert.match(await node.log(), /removed delivered file .*sent\.bin .*left by an interrupted run/);
+    } finally {
+      await node.remove();
+    }
   });
 });
