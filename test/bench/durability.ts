@@ -3,7 +3,7 @@
  * (1000 × 8 KB from the binkd hub), with fnpoll's inbound on a disk filesystem rather than tmpfs
  * (where fsync is free), fsync = yes against fsync = no, alternating. Target: ≤ 10 % slower.
  *
- * The inbound lives under FNPOLL_BENCH_DISK_DIR (default /var/tmp); the row names the filesystem
+ * The inbound lives under FNPOLL_BENCH_DISK_DIR (settings.diskDir); the row names the filesystem
  * type it found there, so a run on tmpfs cannot pass for a disk measurement.
  */
 import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
@@ -23,7 +23,7 @@ const FS_TYPES: Record<number, string> = { 0x01021994: 'tmpfs', 0xef53: 'ext4', 
 
 export async function benchDurability(settings: BenchSettings, root: string): Promise<Row[]> {
   const packets = settings.scale === 'full' ? 1000 : 100;
-  const diskRoot = process.env['FNPOLL_BENCH_DISK_DIR'] ?? '/var/tmp';
+  const diskRoot = settings.diskDir;
   const fsType = FS_TYPES[Number((await statfs(diskRoot)).type)] ?? `type 0x${Number((await statfs(diskRoot)).type).toString(16)}`;
   const payload = (await makePayload(join(root, 'durability-payload'), 0, packets, 8 * 1024)).filter((f) => f.size > 0);
   const dir = await mkdtemp(join(diskRoot, 'fnpoll-bench-fsync-'));

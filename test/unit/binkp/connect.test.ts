@@ -40,10 +40,12 @@ function memEnv(received: { bytes: number; data: Buffer[] }): SessionEnv {
         get received() {
           return n;
         },
-        write(chunk: Buffer): void {
-          received.data.push(Buffer.from(chunk));
-          received.bytes += chunk.length;
-          n += chunk.length;
+        write(chunks: readonly Buffer[]): void {
+          for (const chunk of chunks) {
+            received.data.push(Buffer.from(chunk));
+            received.bytes += chunk.length;
+            n += chunk.length;
+          }
         },
         close: async () => undefined,
       };
@@ -169,3 +171,57 @@ describe('the end of a session', () => {
     assert.deepEqual(Object.keys(result!.remoteInfo), ['SYS']);
   });
 });
+
+describe('stream transforms at M_OK (the place for binkd\'s CRYPT)', () => {
+  test('bytes after M_OK in the same read, and everything written after it, go through the transforms', T, async () => {
+    const xor = (b: Buffer): Buffer => Buffer.from(b.map((x) => x ^ 0x5a));
+    const hubSaw: string[] = [];
+    const server: Server = createServer((sock) => {
+      let enciphered = false;
+      let decoder!: FrameDecoder;
+      decoder = new FrameDecoder({
+        command: (id, arg) => {
+          hubSaw.push(`${id} ${arg.toString('latin1')}`);
+          if (id === Cmd.M_PWD) {
+            // From here on the caller enciphers; answer M_OK with the first enciphered frame in the same write.
+            decoder.halt();
+            enciphered = true;
+            sock.write(Buffer.concat([encodeCommand(Cmd.M_OK, 'non-secure'), xor(encodeCommand(Cmd.M_EOB))]));
+          }
+          if (id === Cmd.M_EOB) sock.end();
+        },
+        data: () => undefined,
+      });
+      sock.on('data', (chunk: Buffer) => {
+        let input: Buffer | undefined = enciphered ? xor(chunk) : chunk;
+        while (input) {
+          const rest = decoder.push(input);
+          input = rest && enciphered ? xor(rest) : rest;
+        }
+      });
+      sock.on('error', () => undefined);
+      sock.write(Buffer.concat([encodeCommand(Cmd.M_NUL, 'SYS cipher hub'), encodeCommand(Cmd.M_ADR, HUB_ADDRESS)]));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const port = (server.address() as { port: number }).port;
+
+    const clock = new ManualClock(0);
+    const s = session(memEnv({ bytes: 0, data: [] }), clock);
+    let established = 0;
+    const result = await runSession(s, await openSocket(port), {
+      timers: clock,
+      onEstablished: (_info, wire) => {
+        established++;
+        wire.transformInput(xor);
+        wire.transformOutput(xor);
+      },
+    });
+    assert.ok(result.ok, result.error?.message);
+    assert.equal(established, 1);
+    // Our M_EOB went out enciphered and the hub read it back; its own M_EOB came enciphered.
+    assert.deepEqual(hubSaw.slice(-2), ['2 -', '5 ']);
+    assert.equal(result.batches, 1);
+  });
+});
+

@@ -96,7 +96,7 @@ describe('GroupSync (issue 11, defect 5: group commit)', () => {
     });
     const files = [1, 2, 3].map((n) => ({ name: `f${n}.pkt`, size: 3, mtime: 1_700_000_000 }));
     const partials = await Promise.all(files.map((f) => inbound.open(f, 0)));
-    partials.forEach((p) => p.write(Buffer.from('abc')));
+    partials.forEach((p) => p.write([Buffer.from('abc')]));
     // Three files completing together: their data in one round, the directory once, in the next.
     const placed = await Promise.all(files.map((f, i) => inbound.complete(f, partials[i]!, true)));
     assert.deepEqual(placed.map((p) => p.slice(inboundDir.length + 1)), ['f1.pkt', 'f2.pkt', 'f3.pkt']);
