@@ -109,8 +109,9 @@ export async function replayJournals(stateFile: string, keeper: FlagKeeper, log:
   const dir = dirname(stateFile);
   const prefix = journalPrefix(stateFile);
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)));
+  // Every journal found is a killed run's, even one named with our own PID (a reused PID): ours is
+  // created at the first confirmation, after this replay.
   for (const name of names) {
-    if (Number(name.slice(prefix.length)) === process.pid) continue;
     const file = join(dir, name);
     if (await replayOne(file, keeper, log)) await unlink(file).catch(() => undefined);
   }
