@@ -206,7 +206,12 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
           sentReqs.push(item.path);
           return;
         }
-        opts.journal?.record(item);
+        try {
+          opts.journal?.record(item);
+        } catch (err) {
+          // The journal only spares litter after a kill; a full disk there must not stop the mail.
+          log.warn(`cannot journal the delivery of ${item.path}: ${errorText(err)}`, undefined, 'transfer');
+        }
         if (!item.flow) {
           await confirmSent(item);
           return;
