@@ -140,6 +140,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   const durable = new GroupSync(config.poller.fsync, opts.syncPath);
   /** Deletes and truncates of confirmed files, each waiting for its `~` mark to be durable. */
   const pendingActions: Promise<void>[] = [];
+  let journalFailed = false;
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
@@ -210,7 +211,8 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
           opts.journal?.record(item);
         } catch (err) {
           // The journal only spares litter after a kill; a full disk there must not stop the mail.
-          log.warn(`cannot journal the delivery of ${item.path}: ${errorText(err)}`, undefined, 'transfer');
+          if (!journalFailed) log.warn(`cannot journal deliveries (${errorText(err)}); going on without`, undefined, 'transfer');
+          journalFailed = true;
         }
         if (!item.flow) {
           await confirmSent(item);
