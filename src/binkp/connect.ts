@@ -330,7 +330,7 @@ function dialError(err: NodeJS.ErrnoException, target: DialTarget): SessionError
 }
 
 /** TCP connect bounded by `timeoutMs`. */
-export function dialTcp(target: DialTarget, timeoutMs: number): Promise<Socket> {
+export function dialTcp(target: DialTarget, timeoutMs: number, timers: Timers = realTimers): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const reader = new ReusedReader();
     const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -342,20 +342,18 @@ export function dialTcp(target: DialTarget, timeoutMs: number): Promise<Socket> 
       onread: { buffer, callback: (n: number, buf: Uint8Array) => reader.read(Buffer.from(buf.buffer, buf.byteOffset, n)) },
     });
     reusedReads.set(socket, reader);
-    const timer = setTimeout(() => {
+    const cancelTimer = timers.set(timeoutMs, () => {
       socket.destroy();
-      reject(
-        new SessionError('timeout', `no connection to ${target.host}:${target.port} within connect_timeout (${Math.round(timeoutMs / 1000)} s)`),
-      );
-    }, timeoutMs);
+      reject(new SessionError('timeout', `no connection to ${target.host}:${target.port} within connect_timeout (${timeoutMs / 1000} s)`));
+    });
     socket.once('connect', () => {
-      clearTimeout(timer);
+      cancelTimer();
       socket.removeAllListeners('error');
       socket.setNoDelay(true);
       resolve(socket);
     });
     socket.once('error', (err) => {
-      clearTimeout(timer);
+      cancelTimer();
       socket.destroy();
       reject(dialError(err, target));
     });

@@ -11,8 +11,9 @@ import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
-import { dialTcp, runSession } from '../binkp/connect.js';
+import { dialTcp, runSession, type Timers } from '../binkp/connect.js';
 import { openFileSource } from '../bso/source.js';
+import { shownText } from '../binkp/untrusted.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, markSent, applyFlowAction, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { GroupSync, type SyncPath } from '../bso/durable.js';
@@ -39,6 +40,8 @@ export interface CallOptions {
   /** How a path is made durable (tests watch the order); default fsync. */
   syncPath?: SyncPath | undefined;
   now?: () => number;
+  /** The connection's timers (connect_timeout, idle_timeout, session_timeout); real ones by default. */
+  timers?: Timers;
 }
 
 export interface CallResult {
@@ -144,7 +147,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
-    socket = await dialTcp(hub, config.poller.connectTimeout);
+    socket = await dialTcp(hub, config.poller.connectTimeout, opts.timers);
 
     const inbound = new Inbound({
       dirs: { secure: config.node.inbound, insecure: config.node.inboundInsecure, temp: config.node.tempInbound },
@@ -152,7 +155,8 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       minFree: config.poller.minFree,
       partialMaxAge: config.poller.partialMaxAge,
       now,
-      warn: (m) => log.warn(m, undefined, 'transfer'),
+      // Its warnings quote the names the hub sent.
+      warn: (m) => log.warn(shownText(m, 1000), undefined, 'transfer'),
       durable,
     });
 
@@ -261,7 +265,10 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       logEnabled: (level) => log.enabled(level),
     });
     opts.onSession?.(session);
-    const s = await runSession(session, socket, { throttle: buckets.length ? new Throttle(buckets) : undefined });
+    const s = await runSession(session, socket, {
+      throttle: buckets.length ? new Throttle(buckets) : undefined,
+      ...(opts.timers ? { timers: opts.timers } : {}),
+    });
     await Promise.all(pendingActions);
     if (durable.stats.requests) {
       const d = durable.stats;
