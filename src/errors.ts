@@ -15,6 +15,8 @@ export const ExitCode = {
   USAGE: 64,
   /** EX_TEMPFAIL: another run holds the lock. */
   LOCKED: 75,
+  /** EX_TEMPFAIL as well: `now` skipped a hub whose busy flag another program holds. */
+  BUSY: 75,
   /** EX_CONFIG: the configuration is invalid. */
   CONFIG: 78,
   /** EX_IOERR: local I/O failure (state file, outbound, disk full). */

@@ -35,8 +35,9 @@ function have(cmd) {
 }
 
 function ensurePeers() {
-  // systemd-analyze checks the shipped units, man finds the page of an `npm i -g` (install test).
-  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus', 'systemd-analyze': 'systemd', man: 'man-db' };
+  // systemd-analyze checks the shipped units, man finds the page of an `npm i -g` (install test);
+  // faketime moves the clock (disk and clock suite).
+  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus', 'systemd-analyze': 'systemd', man: 'man-db', faketime: 'faketime' };
   const missing = Object.entries(wanted).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
   if (missing.length === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

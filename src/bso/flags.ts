@@ -4,8 +4,13 @@
  * the `.hld`/`.try` helpers take the node's base path without extension (`/ftn/out/139c0001`).
  *
  * Staleness: a flag is stale when its mtime is older than `staleAge`, or when the PID written in
- * it is provably dead on this host. The PID test assumes the outbound is not shared with other
- * hosts; pass `isAlive: () => true` to turn it off.
+ * it is provably dead on this host, or when it is empty and older than EMPTY_FLAG_GRACE_MS (a
+ * program killed between its create and its write). The PID test assumes the outbound is not
+ * shared with other hosts; pass `isAlive: () => true` to turn it off.
+ *
+ * Our own flags are never empty: the PID is written to a temp file first, which is then linked
+ * into place (link() fails with EEXIST rather than replace). A kill at any instant leaves either
+ * no flag or a flag naming our (then dead) PID, which the next run takes over at once.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, statSync, unlinkSync } from 'node:fs';
@@ -19,6 +24,13 @@ import { errCode, unlinkIfPresent } from '../files.js';
 export const FLAG_TOUCH_EVERY_MS = 60_000;
 /** FTS-5005 §5.1: a bsy file "may contain one line of PID information (less than 70 characters)". */
 const FLAG_READ_BYTES = 128;
+/**
+ * Another program's flag with no content at all (killed between creating and writing it) is stale
+ * once it is this old: long enough for any live program to have written its PID.
+ */
+export const EMPTY_FLAG_GRACE_MS = 5_000;
+/** Temp names beside a flag: `<flag>.<pid>-<8 hex>.tmp` (create) and `.stale` (take-over). */
+const FLAG_TEMP_RE = /\.(?:bsy|csy|hld|try|takeover)\.(\d{1,10})-[0-9a-f]{8}\.(?:tmp|stale)$/i;
 /** A `.hld` holds one decimal number; anything longer is garbage. */
 const HOLD_READ_BYTES = 64;
 /** `.try`: the comment length is one byte. */
@@ -123,6 +135,9 @@ async function inspectFlag(file: string, opts: FlagOptions): Promise<FlagInfo | 
     why = `${Math.round(ageMs / 1000)} s old (stale after ${Math.round(opts.staleAge / 1000)} s)`;
   } else if (pid !== undefined && pid !== own && !isAlive(pid)) {
     why = "that process is not running";
+  } else if (head.length === 0 && ageMs > EMPTY_FLAG_GRACE_MS) {
+    // FTS-5005 §5.1 has the PID line optional, but a program that writes one writes it at once.
+    why = `empty for ${Math.round(ageMs / 1000)} s (its creator died before writing its PID)`;
   }
   return { holder, ino: st.ino, stale: why !== '', why };
 }
@@ -136,33 +151,62 @@ export async function flagBusy(file: string, opts: FlagOptions): Promise<FlagHol
   return info && !info.stale ? info.holder : undefined;
 }
 
-/** Create `file` exclusively with `content`; false when it already exists. */
-async function createExclusive(file: string, content: string): Promise<{ ino: number } | false> {
-  let fh;
+/** `<file>.<pid>-<8 hex>.<ext>`: a name beside `file` that only this process uses. */
+function tempBeside(file: string, pid: number, ext: 'tmp' | 'stale'): string {
+  return `${file}.${pid}-${randomBytes(4).toString('hex')}.${ext}`;
+}
+
+/**
+ * Create `file` exclusively with `content`; false when it already exists. The content goes to a
+ * temp file that is then hard-linked to `file`: the flag appears complete or not at all, never
+ * empty. link() refuses an existing target (EEXIST), so this is as exclusive as `open(..., 'wx')`
+ * [FTS-5005 §5.1]. A kill between the temp file and its unlink leaves `<file>.<pid>-<hex>.tmp`,
+ * which sweepFlagTemps removes once that PID is dead.
+ */
+async function createExclusive(file: string, content: string, pid: number): Promise<{ ino: number } | false> {
+  const tmp = tempBeside(file, pid, 'tmp');
   try {
-    fh = await fsp.open(file, 'wx');
+    await fsp.writeFile(tmp, content, { flag: 'wx' });
   } catch (err) {
-    if (errCode(err) === 'EEXIST') return false;
     if (errCode(err) !== 'ENOENT') throw err;
     // bsy.c mkpath(): point (`.pnt`) and zone (`.zzz`) directories may not exist yet.
     await makeDirs(path.dirname(file));
-    try {
-      fh = await fsp.open(file, 'wx');
-    } catch (err2) {
-      if (errCode(err2) === 'EEXIST') return false;
-      throw err2;
-    }
+    await fsp.writeFile(tmp, content, { flag: 'wx' });
   }
   try {
-    await fh.writeFile(content);
-    const st = await fh.stat();
-    await fh.close();
-    return { ino: st.ino };
+    await fsp.link(tmp, file);
+    return { ino: (await fsp.stat(tmp)).ino };
   } catch (err) {
-    await fh.close().catch(() => undefined);
-    await fsp.unlink(file).catch(() => undefined);
+    if (errCode(err) === 'EEXIST') return false;
     throw err;
+  } finally {
+    await fsp.unlink(tmp).catch(() => undefined);
   }
+}
+
+/**
+ * Remove flag temp files (`<flag>.<pid>-<hex>.tmp|.stale`) in `dir` whose PID is dead on this
+ * host: what a kill between creating and unlinking them leaves. Returns the names removed.
+ */
+export async function sweepFlagTemps(dir: string, isAlive: (pid: number) => boolean = pidAlive): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = FLAG_TEMP_RE.exec(name);
+    if (!m || isAlive(Number(m[1]))) continue;
+    try {
+      await fsp.unlink(path.join(dir, name));
+      removed.push(name);
+    } catch {
+      // gone already, or not ours to remove: leave it
+    }
+  }
+  return removed;
 }
 
 /**
@@ -201,7 +245,7 @@ export class FlagKeeper {
     for (let attempt = 0; ; attempt++) {
       let created;
       try {
-        created = await createExclusive(key, `${this.pid}\n`);
+        created = await createExclusive(key, `${this.pid}\n`, this.pid);
       } catch (err) {
         throw new IoError(`${key}: cannot create flag: ${errorText(err)}`, { cause: err });
       }
@@ -238,7 +282,7 @@ export class FlagKeeper {
    * kill-old-bsy) are not protected by any of this.
    */
   private async removeStale(file: string, ino: number): Promise<'removed' | 'gone' | 'replaced'> {
-    const aside = `${file}.${this.pid}-${randomBytes(4).toString('hex')}.stale`;
+    const aside = tempBeside(file, this.pid, 'stale');
     try {
       await fsp.rename(file, aside);
     } catch (err) {
@@ -340,7 +384,7 @@ export class FlagKeeper {
 /** Write `data` to `file` so that a crash leaves the old or the new content (temp + fsync + rename). */
 async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
   await makeDirs(path.dirname(file));
-  const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = tempBeside(file, process.pid, 'tmp');
   try {
     const fh = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o666);
     try {

@@ -26,6 +26,8 @@ import * as path from 'node:path';
 import { IoError, SessionError, errorText } from '../errors.js';
 import { makeDirsSync } from '../dirs.js';
 import { errCode, exists } from '../files.js';
+import { GroupSync } from './durable.js';
+import { shownText } from '../binkp/untrusted.js';
 // The receiving contract is the session's (src/binkp/session.ts); this module implements it.
 import type { IncomingFile, Offer, PartialFile } from '../binkp/session.js';
 
@@ -51,6 +53,11 @@ export interface InboundOptions {
   freeSpace?: (dir: string) => Promise<number>;
   /** Permission bits of partials, received files and their records (`inbound_mode`); default 0640. */
   mode?: number;
+  /**
+   * fsync before a file counts as received (config `fsync`); shared with the flow-file marks of
+   * the same session so that both fold into the same rounds. Default: syncing, in its own rounds.
+   */
+  durable?: GroupSync;
 }
 
 export const DEFAULT_INBOUND_MODE = 0o640;
@@ -277,6 +284,7 @@ export class Inbound {
   private readonly warn: (msg: string) => void;
   private readonly freeSpace: (dir: string) => Promise<number>;
   private readonly mode: number;
+  private readonly durable: GroupSync;
   /** Directories known to exist: one mkdir per directory per session, not three per file. */
   private readonly made = new Set<string>();
 
@@ -293,6 +301,7 @@ export class Inbound {
     this.warn = opts.warn ?? (() => undefined);
     this.freeSpace = opts.freeSpace ?? defaultFreeSpace;
     this.mode = opts.mode ?? DEFAULT_INBOUND_MODE;
+    this.durable = opts.durable ?? new GroupSync(true);
   }
 
   private ensureDir(dir: string): void {
@@ -312,7 +321,12 @@ export class Inbound {
     const dir = secure ? this.dirs.secure : this.dirs.insecure;
 
     const have = await this.findSame(dir, name, file);
-    if (have) return { action: 'have', path: have };
+    if (have) {
+      // A partial of the same file is what a kill between linking it into place and removing it
+      // leaves behind: the data is in the inbound, the partial is litter.
+      this.dropLeftover(file);
+      return { action: 'have', path: have };
+    }
 
     this.ensureDir(this.dirs.temp);
     const offset = await this.resumeOffset(file);
@@ -376,7 +390,12 @@ export class Inbound {
 
   /**
    * All bytes arrived: close the partial, set its mtime to the sender's, and link it into the
-   * secure/insecure inbound under the first free candidate name. Returns the final path.
+   * secure/insecure inbound under the first free candidate name. Returns the final path once the
+   * file is durable, so that the M_GOT the caller sends next never promises what a power cut could
+   * take back (issue 11, defect 5; binkd has this hole): the data is synced before its name
+   * appears in the inbound (a name never points at unsynced data, which a later "already have
+   * it" check would accept), and the directory after, so the name survives too. The syncs go
+   * through a GroupSync: files completing close together share its rounds.
    */
   async complete(file: IncomingFile, partial: PartialFile, secure: boolean): Promise<string> {
     checkFile(file);
@@ -394,13 +413,12 @@ export class Inbound {
     // FTS-1026 §5.5: M_FILE carries the file's unixtime; the received file keeps it. Set before
     // linking: both names share the inode.
     fss.utimesSync(part, new Date(this.now()), new Date(file.mtime * 1000));
+    await this.durable.sync(part, 'file');
 
     const dir = secure ? this.dirs.secure : this.dirs.insecure;
     this.ensureDir(dir);
-    const stored = sanitizeName(file.name);
-    const final = await this.place(part, dir, stored);
-    // After the link: a kill before the record costs a second copy on a resend, never a file.
-    if (stored !== file.name) this.writeNameRecord(final, file.name);
+    // The sidecar goes first: a kill later leaves a partial without one (removed when the hub
+    // offers the file again), never a sidecar without its partial.
     if (!(partial instanceof SyncPartial) || partial.sidecarWritten || partial.resumed) {
       try {
         fss.unlinkSync(sidecar);
@@ -408,7 +426,27 @@ export class Inbound {
         // gone already, or never written (a resumed partial whose sidecar was lost)
       }
     }
+    const stored = sanitizeName(file.name);
+    const final = await this.place(part, dir, stored);
+    // After the link: a kill before the record costs a second copy on a resend, never a file.
+    if (stored !== file.name) this.writeNameRecord(final, file.name);
+    await this.durable.sync(dir, 'dir');
     return final;
+  }
+
+  /** Remove the partial (and sidecar) of `file` when one is there. */
+  private dropLeftover(file: IncomingFile): void {
+    const { part, sidecar } = this.partialPaths(file);
+    let removed = false;
+    for (const p of [sidecar, part]) {
+      try {
+        fss.unlinkSync(p);
+        removed = true;
+      } catch {
+        // none: the usual case
+      }
+    }
+    if (removed) this.warn(`${part}: removed a leftover partial of ${shownText(file.name)}, which is already in the inbound`);
   }
 
   private nameRecordPath(final: string): string {
@@ -555,8 +593,8 @@ export class Inbound {
     else if (length >= file.size) why = `partial has ${length} bytes, file has ${file.size}`;
     if (why === undefined) return length;
     this.warn(`${part}: discarding partial of ${file.name}: ${why}`);
-    await fsp.unlink(part).catch(() => undefined);
     await fsp.unlink(sidecar).catch(() => undefined);
+    await fsp.unlink(part).catch(() => undefined);
     return 0;
   }
 
@@ -583,6 +621,7 @@ export class Inbound {
               if (code === 'EEXIST') break;
               if (code === 'EXDEV' && source === part) {
                 source = await copyInto(part, dir);
+                await this.durable.sync(source, 'file');
                 continue;
               }
               if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {

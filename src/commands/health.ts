@@ -18,14 +18,20 @@ export async function commandHealth(flags: GlobalFlags, io: Io, now: () => numbe
     const config = await loadConfig(resolveConfigPath(flags.config));
     const problems: string[] = [];
     const state = await loadStateReadOnly(config.poller.stateFile, (m) => problems.push(m));
+    const { capFutureTimes, largestPeriod } = await import('../poll/state.js');
+    const t = now();
+    const stateProblems = new Map<string, string>();
+    for (const c of capFutureTimes(state, t, largestPeriod(config.hubs))) {
+      if (!stateProblems.has(c.hub)) stateProblems.set(c.hub, `${c.field} ${new Date(c.was).toISOString()} lies in the future (clock or state file wrong)`);
+    }
     const lock = await readLockInfo(config.poller.lockFile, { now });
     const { hubHeld } = await import('../poll/hubfiles.js');
     const holds = new Map<string, number>();
     for (const hub of config.hubs) {
-      const until = await hubHeld(config, hub, now(), undefined, true);
+      const until = await hubHeld(config, hub, t, undefined, true);
       if (until !== undefined) holds.set(hub.key, until * 1000);
     }
-    const report = evaluateHealth({ config, state, lock, now: now(), holds, inputProblems: problems });
+    const report = evaluateHealth({ config, state, lock, now: t, holds, inputProblems: problems, stateProblems });
     io.out(`${report.line}\n`);
     return report.status;
   } catch (err) {

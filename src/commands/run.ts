@@ -2,6 +2,7 @@ import type { GlobalFlags, Io } from './io.js';
 import type { Config, HubConfig } from '../config/types.js';
 import { loadConfig, resolveConfigPath, resolveHubs } from '../config/load.js';
 import { ExitCode } from '../errors.js';
+import { readdirSync } from 'node:fs';
 import { exists } from '../files.js';
 import { formatAddress } from '../ftn/address.js';
 import { loadConfigFor, prepareDirs } from './common.js';
@@ -18,12 +19,17 @@ export async function commandRun(selectors: string[], flags: GlobalFlags, io: Io
     // The common cron case: nothing is due. Decide that from a read-only look and stop, before the
     // lock, the log file and the protocol stack cost anything.
     const { planReadOnly } = await import('../poll/inputs.js');
-    const { plan } = await planReadOnly(config, hubs, Date.now(), { warn: () => undefined });
+    const { plan, capped } = await planReadOnly(config, hubs, Date.now(), { warn: () => undefined });
     // While another run holds the lock, go on to it and report that run (exit 75 naming its pid):
     // otherwise the answer would depend on whether it had created its .csy yet (a hub it is
     // calling looks busy, so not due). It takes the lock before any flag, so checking after the
     // plan cannot miss it.
-    if (!plan.some((p) => p.due) && !(await exists(config.poller.lockFile).catch(() => false))) return ExitCode.OK;
+    // Times from the future (a clock that went back) must be capped in the file, not only in this
+    // look: capped again against each later "now", a hub would never become due.
+    // What a killed run left (delivered files to remove, temp files) is tidied by a full run.
+    if (!plan.some((p) => p.due) && capped === 0 && !(await exists(config.poller.lockFile).catch(() => false)) && !killedRunLeftovers(config.poller.stateFile)) {
+      return ExitCode.OK;
+    }
   }
   await prepareDirs(config);
   const { createLogger } = await import('../ops/setup.js');
@@ -75,4 +81,21 @@ export async function commandDryRun(config: Config, hubs: HubConfig[], force: bo
   }
   io.out(`dry run: ${due.length} of ${plan.length} hub${plan.length === 1 ? '' : 's'} would be polled${due.length > config.poller.maxConnections ? ` (${config.poller.maxConnections} at a time)` : ''}; nothing was changed\n`);
   return ExitCode.OK;
+}
+
+/**
+ * Did a killed run leave its delivered-file journal or a state temp file beside the state file
+ * (src/poll/recovery.ts)? One readdir: cheap enough for the idle path.
+ */
+function killedRunLeftovers(stateFile: string): boolean {
+  const slash = stateFile.lastIndexOf('/');
+  const dir = slash > 0 ? stateFile.slice(0, slash) : '/';
+  const base = stateFile.slice(slash + 1);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return false;
+  }
+  return names.some((n) => n.startsWith(`${base}.`) && /^(?:delivered\.)?\d+$/.test(n.slice(base.length + 1)));
 }

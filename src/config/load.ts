@@ -63,6 +63,7 @@ export const POLLER_DEFAULTS = {
   partialMaxAge: DAY,
   minFree: 0,
   binkdTryFiles: false,
+  fsync: true,
   hookTimeout: 60 * SECOND,
   strictPermissions: false,
 };
@@ -93,7 +94,7 @@ const POLLER_KEYS = [
   'log_rotate_interval', 'log_max_files', 'metrics_file', 'max_connections', 'poll_interval',
   'connect_timeout', 'idle_timeout', 'session_timeout', 'run_timeout', 'retry_base', 'retry_max',
   'max_retries', 'hold_time', 'shutdown_grace', 'stale_flag_age', 'partial_max_age', 'minfree',
-  'binkd_try_files', 'warn_after', 'crit_after', 'on_success', 'on_failure', 'hook_timeout',
+  'binkd_try_files', 'fsync', 'warn_after', 'crit_after', 'on_success', 'on_failure', 'hook_timeout',
   'strict_permissions', ...Object.keys(IGNORED_POLLER_KEYS),
   // issue 14: once per run
   'on_run_end',
@@ -544,6 +545,7 @@ function readPoller(report: Report, sections: IniSection[], logging: IniSection[
     partialMaxAge: r.duration(['partial_max_age']) ?? D.partialMaxAge,
     minFree: r.size(['minfree']) ?? D.minFree,
     binkdTryFiles: r.bool(['binkd_try_files']) ?? D.binkdTryFiles,
+    fsync: r.bool(['fsync']) ?? D.fsync,
     warnAfter,
     critAfter,
     onSuccess: r.string(['on_success']),

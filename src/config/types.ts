@@ -62,6 +62,11 @@ export interface PollerConfig {
   /** Refuse a file that would leave less than this free (0 = off). */
   minFree: number;
   binkdTryFiles: boolean;
+  /**
+   * Make received files durable (fsync file and directory) before their M_GOT, and a flow file's
+   * `~` mark durable before the sent file is deleted or truncated.
+   */
+  fsync: boolean;
   /** Defaults 2x / 6x the hub's poll frequency when undefined. */
   warnAfter?: number | undefined;
   critAfter?: number | undefined;

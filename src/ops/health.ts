@@ -64,6 +64,8 @@ export interface HealthInput {
   holds?: Map<string, number> | undefined;
   /** Problems reading the inputs (e.g. an invalid state file): the result is UNKNOWN. */
   inputProblems?: string[] | undefined;
+  /** Hub key → why its state cannot be trusted (times from the future): at least WARNING. */
+  stateProblems?: ReadonlyMap<string, string> | undefined;
 }
 
 export function statusName(code: HealthCode): (typeof NAMES)[number] {
@@ -91,7 +93,14 @@ const worse = (a: HealthCode, b: HealthCode): HealthCode => {
   return rank(b) > rank(a) ? b : a;
 };
 
-export function evaluateHub(hub: HubConfig, config: Config, state: State, now: number, hldUntil?: number): HubHealth {
+export function evaluateHub(hub: HubConfig, config: Config, state: State, now: number, hldUntil?: number, stateProblem?: string): HubHealth {
+  const judged = judgeHub(hub, config, state, now, hldUntil);
+  // A hub whose state lay in the future may look fresh; it is never OK (issue 11, defect 7).
+  if (stateProblem === undefined || judged.status !== HealthStatus.OK) return judged;
+  return { ...judged, status: HealthStatus.WARNING, problem: `${hub.name}: ${stateProblem}` };
+}
+
+function judgeHub(hub: HubConfig, config: Config, state: State, now: number, hldUntil: number | undefined): HubHealth {
   const h = state.hubs[hub.key];
   const { warnMs, critMs } = thresholds(hub, config);
   const failures = h?.consecutiveFailures ?? 0;
@@ -163,7 +172,7 @@ function perfdata(hubs: HubHealth[]): string {
 /** The whole check. Pure. */
 export function evaluateHealth(input: HealthInput): HealthReport {
   const { config, state, now } = input;
-  const hubs = config.hubs.map((hub) => evaluateHub(hub, config, state, now, input.holds?.get(hub.key)));
+  const hubs = config.hubs.map((hub) => evaluateHub(hub, config, state, now, input.holds?.get(hub.key), input.stateProblems?.get(hub.key)));
   const lock = lockProblem(input.lock, config, now);
   let status: HealthCode = HealthStatus.OK;
   for (const h of hubs) status = worse(status, h.status);

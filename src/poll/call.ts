@@ -3,6 +3,8 @@
  * every path. This is where the pure protocol core meets the outbound and inbound on disk.
  */
 import type { Socket } from 'node:net';
+import { readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
@@ -12,7 +14,9 @@ import { dialTcp, runSession, type Timers } from '../binkp/connect.js';
 import { openFileSource } from '../bso/source.js';
 import { shownText } from '../binkp/untrusted.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
-import { EMPTY_PACKET_MAX, nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
+import { EMPTY_PACKET_MAX, nodeBase, scanNode, confirmSent, markSent, applyFlowAction, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
+import { GroupSync, type SyncPath } from '../bso/durable.js';
+import type { DeliveredJournal } from './recovery.js';
 import { Inbound } from '../bso/inbound.js';
 import { FlagKeeper, flagBusy } from '../bso/flags.js';
 import { hubLayout } from './hubfiles.js';
@@ -31,6 +35,10 @@ export interface CallOptions {
   globalBucket?: TokenBucket | undefined;
   /** Called when the session starts, so a run can abort or drain it (signals, run_timeout). */
   onSession?: (session: CallerSession) => void;
+  /** Where confirmed files are recorded before they are changed (see recovery.ts). */
+  journal?: DeliveredJournal | undefined;
+  /** How a path is made durable (tests watch the order); default fsync. */
+  syncPath?: SyncPath | undefined;
   now?: () => number;
   /** The connection's timers (connect_timeout, idle_timeout, session_timeout); real ones by default. */
   timers?: Timers;
@@ -53,15 +61,46 @@ export function mailerToken(): string {
   return `fnpoll/${VERSION}/${platform()}`;
 }
 
-let uniqueCounter = 0;
 /**
- * A name for a netmail packet or file request that is unique within this process and, by the
- * clock, across runs: 8 hex digits like binkd's and the tossers' own packet names.
+ * The wire name of a netmail packet (`.?ut` → `.pkt`) or file request (`.req`): 8 hex digits
+ * like binkd's and the tossers' own packet names, derived from the file's identity (device, inode,
+ * birth time, size, mtime to the nanosecond) and its content. The content counts because the
+ * hub's "already have it" test compares only name, size and mtime in seconds: on a filesystem
+ * with coarse timestamps, a new packet in a reused inode could otherwise take an old packet's
+ * name, and be answered M_GOT unread. It is the same in every session for as long as the
+ * file is unchanged, so after a crash in the M_GOT window (the hub has the packet, we never saw
+ * its M_GOT) the resend carries the same name, size and time, and the hub recognises it as a file
+ * it already has (binkd's inb_test) instead of storing a second copy. `taken` holds the names
+ * already used in this session: a clash of two packets' hashes moves on to the next name.
  */
-export function uniqueName(ext: string, now = Date.now()): string {
-  uniqueCounter = (uniqueCounter + 1) & 0xfff;
-  const n = ((Math.floor(now / 1000) << 12) | uniqueCounter) >>> 0;
-  return `${n.toString(16).padStart(8, '0')}.${ext}`;
+export function stableWireName(st: StableIdentity, ext: string, taken?: Set<string>): string {
+  const id = `${st.dev}:${st.ino}:${st.birthtimeNs}:${st.size}:${st.mtimeNs}:${st.contentHash}`;
+  let n = createHash('sha256').update(id).digest().readUInt32BE(0);
+  for (;;) {
+    const name = `${n.toString(16).padStart(8, '0')}.${ext}`;
+    if (!taken?.has(name)) {
+      taken?.add(name);
+      return name;
+    }
+    n = (n + 1) >>> 0;
+  }
+}
+
+export interface StableIdentity {
+  dev: bigint | number;
+  ino: bigint | number;
+  birthtimeNs: bigint | number;
+  size: bigint | number;
+  mtimeNs: bigint | number;
+  /** sha256 of the content, hex. */
+  contentHash: string;
+}
+
+/** The identity stableWireName hashes, read from the file now (netmail packets are small). */
+export function fileIdentity(path: string): StableIdentity {
+  const st = statSync(path, { bigint: true });
+  const contentHash = createHash('sha256').update(readFileSync(path)).digest('hex');
+  return { dev: st.dev, ino: st.ino, birthtimeNs: st.birthtimeNs, size: st.size, mtimeNs: st.mtimeNs, contentHash };
 }
 
 /**
@@ -100,6 +139,11 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   const touchedFlows = new Set<string>();
   const sentReqs: string[] = [];
   const byId = new Map<string, OutboundItem>();
+  /** fsync rounds shared by the inbound and the flow-file marks of this call (config `fsync`). */
+  const durable = new GroupSync(config.poller.fsync, opts.syncPath);
+  /** Deletes and truncates of confirmed files, each waiting for its `~` mark to be durable. */
+  const pendingActions: Promise<void>[] = [];
+  let journalFailed = false;
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
@@ -124,6 +168,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       now,
       // Its warnings quote the names the hub sent.
       warn: (m) => log.warn(shownText(m, 1000), undefined, 'transfer'),
+      durable,
     });
 
     const env: SessionEnv = {
@@ -147,6 +192,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       },
       queue: async (akas, done) => {
         const files: OutgoingFile[] = [];
+        const wireNames = new Set<string>();
         for (const aka of akas) {
           const q = await scanNode(layout, aka, { warn: warnOnce });
           queues.set(addressKey(aka), q);
@@ -154,8 +200,15 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
             const id = itemId(item);
             if (done.has(id)) continue;
             byId.set(id, item);
-            const sendName =
-              item.kind === 'netmail' ? uniqueName('pkt', now()) : item.kind === 'req' ? uniqueName('req', now()) : basename(item.path);
+            let sendName = basename(item.path);
+            if (item.kind !== 'file') {
+              try {
+                sendName = stableWireName(fileIdentity(item.path), item.kind === 'req' ? 'req' : 'pkt', wireNames);
+              } catch (err) {
+                log.warn(`${item.path}: ${errorText(err)}; not sent`, undefined, 'transfer');
+                continue;
+              }
+            }
             files.push({ id, path: item.path, sendName, size: item.size, mtime: item.mtime });
           }
         }
@@ -169,8 +222,29 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
           sentReqs.push(item.path);
           return;
         }
-        await confirmSent(item);
-        if (item.flow) touchedFlows.add(item.flow.flowPath);
+        try {
+          opts.journal?.record(item);
+        } catch (err) {
+          // The journal only spares litter after a kill; a full disk there must not stop the mail.
+          if (!journalFailed) log.warn(`cannot journal deliveries (${errorText(err)}); going on without`, undefined, 'transfer');
+          journalFailed = true;
+        }
+        if (!item.flow) {
+          await confirmSent(item);
+          return;
+        }
+        await markSent(item);
+        touchedFlows.add(item.flow.flowPath);
+        if (item.flow.action === 'keep') return;
+        // Power cuts: the `~` mark must be on disk before the file is deleted or truncated, or a
+        // resend of a truncated file (or a lost one) follows. That wait runs behind the session,
+        // so the next M_GOT is not held up, and marks that come close together share one sync.
+        const flowsOf = new Set([item.flow.flowPath, ...(item.flow.alsoLines ?? []).map((l) => l.flowPath)]);
+        pendingActions.push(
+          Promise.all([...flowsOf].map((f) => durable.sync(f, 'file')))
+            .then(() => applyFlowAction(item))
+            .catch((err: unknown) => log.warn(`${item.path}: ${errorText(err)}`, undefined, 'transfer')),
+        );
       },
       openSource: (file) => openFileSource(file.path),
       offer: (file, secure) => inbound.offer(file, secure),
@@ -206,6 +280,11 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       throttle: buckets.length ? new Throttle(buckets) : undefined,
       ...(opts.timers ? { timers: opts.timers } : {}),
     });
+    await Promise.all(pendingActions);
+    if (durable.stats.requests) {
+      const d = durable.stats;
+      log.debug(`fsync: ${d.requests} request(s) served by ${d.syncs} sync(s) in ${d.rounds} round(s)`, { ...d }, 'transfer');
+    }
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
     // or the request would be lost.
@@ -236,6 +315,8 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     if (err instanceof SessionError) return result('failed', err.message, { kind: err.kind, remote: err.remote });
     return result('failed', `local error: ${errorText(err)}`, { kind: 'io' });
   } finally {
+    // Never leave a confirmed file's delete or truncate behind the flags that guard it.
+    await Promise.all(pendingActions);
     for (const f of bsyHeld) await keeper.release(f).catch(() => undefined);
     await keeper.release(csy).catch(() => undefined);
   }

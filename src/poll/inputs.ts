@@ -10,7 +10,7 @@
 import type { Config, HubConfig } from '../config/types.js';
 import { errorText } from '../errors.js';
 import { isErrno } from '../files.js';
-import { emptyState, parseState, readStateText, type State } from './state.js';
+import { capFutureTimes, cappedText, emptyState, largestPeriod, parseState, readStateText, type State } from './state.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import type { QueueSummary } from '../bso/types.js';
 import { OutboundDirCache, summarizeOutbound } from '../bso/outbound.js';
@@ -101,9 +101,13 @@ export async function planReadOnly(
   hubs: readonly HubConfig[],
   now: number,
   opts: { force?: boolean | undefined; warn: (m: string) => void },
-): Promise<{ state: State; plan: PlanEntry[]; queued: Map<string, QueueSummary> }> {
+): Promise<{ state: State; plan: PlanEntry[]; queued: Map<string, QueueSummary>; capped: number }> {
   const state = await loadStateReadOnly(config.poller.stateFile, opts.warn);
+  // A future time would keep the hub from being due. Capped here in memory only: a real run
+  // (which `run` starts whenever something was capped) writes the capped times to the file.
+  const capped = capFutureTimes(state, now, largestPeriod(config.hubs));
+  for (const c of capped) opts.warn(cappedText(config.poller.stateFile, c));
   const inputs = await gatherInputs(config, hubs, now, { force: opts.force, readOnly: true });
   const plan = planRun({ config: { hubs: [...hubs] }, state, queued: inputs.queued, busy: inputs.busy, now, force: opts.force });
-  return { state, plan, queued: inputs.queued };
+  return { state, plan, queued: inputs.queued, capped: capped.length };
 }

@@ -14,7 +14,8 @@ import { TokenBucket } from '../binkp/throttle.js';
 import type { CallerSession } from '../binkp/session.js';
 import { ConsoleSink, levelEnabled, type Logger } from '../ops/logger.js';
 import { acquireRunLock, type RunLock } from './lock.js';
-import { loadState, saveState, type State } from './state.js';
+import { DeliveredJournal, recoverAfterKill } from './recovery.js';
+import { capFutureTimes, cappedText, largestPeriod, loadState, saveState, type State } from './state.js';
 import { applyOutcome, contactChanged, type SessionOutcome } from './backoff.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import { gatherInputs } from './inputs.js';
@@ -89,6 +90,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
     onCompromised: (m) => log.warn(`run lock: ${m}`),
   });
   const keeper = new FlagKeeper({ staleAge: config.poller.staleFlagAge, warn: (m) => log.warn(m) });
+  const journal = new DeliveredJournal(config.poller.stateFile);
   const running = new Map<string, { hub: HubConfig; session?: CallerSession; startedAt: number }>();
   let stopping: RunSummary['interrupted'];
   let signalsSeen = 0;
@@ -194,14 +196,21 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
   };
 
   try {
+    await recoverAfterKill(config, keeper, { info: (m) => log.info(m), warn: (m) => log.warn(m) });
     state = await loadState(config.poller.stateFile, { now, warn: (m) => log.warn(m) });
+    const capped = capFutureTimes(state, now(), largestPeriod(config.hubs));
+    for (const c of capped) log.warn(cappedText(config.poller.stateFile, c));
+    // Written at once: a run with nothing due would otherwise cap again next time, against a later
+    // "now", and a hub whose last success lay in the future would never become due.
+    if (capped.length) await save();
     const hubs = opts.hubs ?? config.hubs;
     const inputs = await gatherInputs(config, hubs, now(), { force: opts.force, warn: (m) => log.warn(m) });
     plan = planRun({ config: { hubs }, state, queued: inputs.queued, busy: inputs.busy, now: now(), force: opts.force });
     for (const p of plan) log.debug(`${p.hub.name}: ${p.due ? 'due' : 'not due'}: ${p.reason}`, { hub: p.hub.name, code: p.code });
     const due = plan.filter((p) => p.due);
     for (const p of plan) {
-      if (!p.due && p.code === 'busy') log.info(`${p.hub.name}: skipped: ${p.reason}`);
+      // `now` was asked to call this hub: say who holds it, where the user sees it.
+      if (!p.due && p.code === 'busy') log.log(opts.force ? 'warning' : 'info', 'general', `${p.hub.name}: skipped: ${p.reason}`);
     }
 
     if (due.length) {
@@ -248,6 +257,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
               keeper,
               globalBucket,
               now,
+              journal,
               onSession: (s) => {
                 slot.session = s;
                 if (stopping) s.drain();
@@ -292,6 +302,8 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
     clearTimeout(graceTimer);
     await saveChain;
   } finally {
+    // Every session has ended and applied its confirmations: nothing left to replay.
+    journal.close();
     await keeper.releaseAll().catch(() => undefined);
     await lock.release().catch(() => undefined);
     for (const r of removers) r();
@@ -300,6 +312,10 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
   const sum = (f: (r: CallResult) => number): number => results.reduce((a, r) => a + f(r), 0);
   const failed = results.filter((r) => r.status === 'failed').length;
   let exitCode: number = failed ? ExitCode.FAILED : ExitCode.OK;
+  // `now` that could not call a hub because another program holds its busy flag did not do what
+  // it was asked: EX_TEMPFAIL, like a held run lock. A cron `run` skips such a hub quietly.
+  const busySkips = plan.filter((p) => !p.due && p.code === 'busy').length + results.filter((r) => r.status === 'skipped').length;
+  if (opts.force && exitCode === ExitCode.OK && busySkips > 0) exitCode = ExitCode.BUSY;
   if (saveError) exitCode = ExitCode.IOERR;
   if (stopping === 'SIGTERM') exitCode = ExitCode.SIGTERM;
   if (stopping === 'SIGINT') exitCode = ExitCode.SIGINT;

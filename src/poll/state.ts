@@ -261,6 +261,60 @@ export function parseState(textIn: string): State {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Times from the future
+
+/** A past event up to this far in the future is clock jitter between hosts or runs, not a problem. */
+export const FUTURE_SLACK_MS = 60_000;
+
+/** The longest period a hub's config can schedule ahead: poll_frequency, retry_max or hold_time. */
+export function largestPeriod(hubs: readonly { pollFrequency: number; retryMax: number; holdTime: number }[]): number {
+  let max = 0;
+  for (const h of hubs) max = Math.max(max, h.pollFrequency, h.retryMax, h.holdTime);
+  return max;
+}
+
+/** One time of one hub that lay in the future and was capped. */
+export interface CappedTime {
+  hub: string;
+  field: string;
+  was: number;
+  now: number;
+}
+
+/**
+ * Times read from state are not trusted (issue 11, defect 7): a clock that went back, or a hand
+ * edit (`nextAttempt: 9999-…`), would otherwise keep a hub from ever being polled. Past events
+ * (lastAttempt, lastSuccess, history) cannot lie in the future: capped to `now`. Scheduled times
+ * (nextAttempt, heldUntil) are capped to `now + maxPeriodMs`, the longest the config can schedule.
+ * Changes `state` in place and returns what it capped, for one warning each.
+ */
+export function capFutureTimes(state: State, now: number, maxPeriodMs: number): CappedTime[] {
+  const capped: CappedTime[] = [];
+  const pastLimit = now + FUTURE_SLACK_MS;
+  const aheadLimit = now + maxPeriodMs + FUTURE_SLACK_MS;
+  for (const [key, h] of Object.entries(state.hubs)) {
+    const cap = (field: string, value: number | undefined, limit: number, to: number): number | undefined => {
+      if (value === undefined || value <= limit) return value;
+      capped.push({ hub: key, field, was: value, now: to });
+      return to;
+    };
+    h.lastAttempt = cap('lastAttempt', h.lastAttempt, pastLimit, now);
+    h.lastSuccess = cap('lastSuccess', h.lastSuccess, pastLimit, now);
+    h.nextAttempt = cap('nextAttempt', h.nextAttempt, aheadLimit, now + maxPeriodMs);
+    h.heldUntil = cap('heldUntil', h.heldUntil, aheadLimit, now + maxPeriodMs);
+    h.history.forEach((e, i) => {
+      e.startedAt = cap(`history[${i}].startedAt`, e.startedAt, pastLimit, now)!;
+    });
+  }
+  return capped;
+}
+
+/** `hubs["fido"].nextAttempt 9999-12-31T00:00:00.000Z lies in the future; capped to …`. */
+export function cappedText(file: string, c: CappedTime): string {
+  return `state file ${file}: hubs[${JSON.stringify(c.hub)}].${c.field} ${iso(c.was)} lies in the future (clock moved back, or the file was edited); capped to ${iso(c.now)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Loading and saving
 
 /** `20260102T030405Z`: sorts by time, no characters that need quoting in a shell. */

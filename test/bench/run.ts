@@ -6,7 +6,7 @@
  *   FNPOLL_BENCH_SCALE=small   a quick smoke run (small payloads, one round); default full
  *   FNPOLL_BENCH_ROUNDS=N      measured rounds per comparison after one warm-up (default 3)
  *   FNPOLL_BENCH_ONLY=a,b      only these scenarios: throughput, idle, planning, concurrency,
- *                              memory, bandwidth
+ *                              memory, bandwidth, durability
  *   FNPOLL_BENCH_ROWS=1b,1b-disk  only these rows of the scenarios run (where a scenario allows)
  *   FNPOLL_BENCH_DIR=dir       where everything is written (default tmpfs if present, else the
  *                              OS temp dir); removed afterwards
@@ -25,6 +25,7 @@ import { benchPlanning } from './planning.js';
 import { benchThroughput } from './throughput.js';
 import { benchConcurrency } from './concurrency.js';
 import { benchMemory, benchBandwidth } from './memory.js';
+import { benchDurability } from './durability.js';
 
 type Scenario = (settings: BenchSettings, root: string) => Promise<Row[]>;
 
@@ -35,6 +36,7 @@ const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ['concurrency', benchConcurrency],
   ['memory', benchMemory],
   ['bandwidth', benchBandwidth],
+  ['durability', benchDurability],
 ];
 
 async function main(): Promise<number> {

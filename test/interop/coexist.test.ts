@@ -311,6 +311,11 @@ describe('binkd on our side, same outbound', () => {
     assert.match(r.stderr, new RegExp(`skipped: 2:5020/1@fidonet is busy \\(\\.bsy held by pid ${binkdPid}\\b`));
     assert.equal(await readFile(bsy, 'latin1'), `${binkdPid}\n`, 'fnpoll touched binkd\'s flag');
     assert.ok(existsSync(crash.path));
+    // `now` was asked to call it and could not: EX_TEMPFAIL, with the holder named (issue 11, defect 1).
+    const forced = await node.run(['now']);
+    assertExit(forced, 75);
+    assert.match(forced.stderr, new RegExp(`skipped: 2:5020/1@fidonet is busy \\(\\.bsy held by pid ${binkdPid}\\b`));
+    assert.equal(sessions(await hub.log()), 0, 'fnpoll now called the hub while binkd held its .bsy');
 
     // The session ends; binkd removes its flag; the next run calls.
     socket.destroy();

@@ -13,6 +13,8 @@ import {
   flagBusy,
   pidAlive,
   readHold,
+  sweepFlagTemps,
+  EMPTY_FLAG_GRACE_MS,
   readTry,
   removeHold,
   writeHold,
@@ -158,6 +160,65 @@ describe('FlagKeeper.acquire', () => {
     assert.equal(await fsp.readFile(bsy, 'latin1'), '5555\n', 'their flag is back in place');
     assert.deepEqual((await fsp.readdir(path.dirname(bsy))).sort(), ['139c0001.bsy']);
     assert.deepEqual(k.held(), []);
+  });
+});
+
+describe('flags never exist without an owner (issue 11, defect 1)', () => {
+  test('an empty flag (its creator killed before writing its PID) is stale after a few seconds', async () => {
+    const csy = (await base()) + '.csy';
+    await fsp.writeFile(csy, '');
+    await setMtime(csy, T0);
+    const warnings: string[] = [];
+    const opts = { staleAge: 6 * 60 * MINUTE, pid: 4444, isAlive: () => true, schedule: noTimer, warn: (m: string) => warnings.push(m) };
+    const early = new FlagKeeper({ ...opts, now: () => T0 + 1000 });
+    assert.deepEqual(await early.acquire(csy), { ok: false, holder: { path: csy, ageMs: 1000 } }, 'a creator may still be writing');
+    const later = new FlagKeeper({ ...opts, now: () => T0 + EMPTY_FLAG_GRACE_MS + 1 });
+    assert.deepEqual(await later.acquire(csy), { ok: true });
+    assert.equal(await fsp.readFile(csy, 'latin1'), '4444\n');
+    assert.match(warnings[0]!, /139c0001\.csy: removed stale flag \(no PID, empty for 5 s/);
+    const holder = await flagBusy(csy, { staleAge: 0, now: Date.now, isAlive: () => true });
+    assert.equal(holder?.pid, 4444, 'ours now, and it names us');
+    later.releaseAllSync();
+  });
+
+  test('our flag appears with its PID already in it, and no temp file stays', async () => {
+    const dir = path.dirname((await base()) + '.bsy');
+    const bsy = path.join(dir, '139c0001.bsy');
+    // Watch every event in the directory: the flag must never be seen empty.
+    const seen: number[] = [];
+    const { watch, statSync } = await import('node:fs');
+    const w = watch(dir, (_ev, name) => {
+      if (name !== '139c0001.bsy') return;
+      try {
+        seen.push(statSync(bsy).size);
+      } catch {
+        // removed again
+      }
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const k = new FlagKeeper({ staleAge: 0, pid: 70000 + i, schedule: noTimer });
+        assert.deepEqual(await k.acquire(bsy), { ok: true });
+        seen.push((await fsp.stat(bsy)).size);
+        await k.release(bsy);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      w.close();
+    }
+    assert.ok(seen.length >= 20);
+    assert.deepEqual(seen.filter((n) => n === 0), [], 'a flag was seen empty');
+    assert.deepEqual(await fsp.readdir(dir), []);
+  });
+
+  test('sweepFlagTemps removes temp files of dead PIDs only', async () => {
+    const b = await base();
+    const dir = path.dirname(b);
+    const names = [`139c0001.csy.111-0a0b0c0d.tmp`, `139c0001.bsy.222-01234567.stale`, `139c0001.hld.333-89abcdef.tmp`, '139c0001.csy', 'x.tmp'];
+    for (const n of names) await fsp.writeFile(path.join(dir, n), '1\n');
+    const removed = await sweepFlagTemps(dir, (pid) => pid === 333);
+    assert.deepEqual(removed.sort(), ['139c0001.bsy.222-01234567.stale', '139c0001.csy.111-0a0b0c0d.tmp']);
+    assert.deepEqual((await fsp.readdir(dir)).sort(), ['139c0001.csy', '139c0001.hld.333-89abcdef.tmp', 'x.tmp']);
   });
 });
 

@@ -88,6 +88,7 @@ describe('[node]', () => {
       partialMaxAge: 86_400_000,
       minFree: 0,
       binkdTryFiles: false,
+      fsync: true,
       warnAfter: undefined,
       critAfter: undefined,
       onSuccess: undefined,
@@ -223,6 +224,7 @@ stale_flag_age = 3h
 partial_max_age = 2d
 minfree = 100M
 binkd_try_files = yes
+fsync = no
 warn_after = 2h
 crit_after = 6h
 on_success = /usr/bin/toss --quiet
@@ -259,6 +261,7 @@ bandwidth_limit = 64K
       partialMaxAge: 172_800_000,
       minFree: 104_857_600,
       binkdTryFiles: true,
+      fsync: false,
       warnAfter: 7_200_000,
       critAfter: 21_600_000,
       onSuccess: '/usr/bin/toss --quiet',

@@ -186,6 +186,18 @@ describe('commandHealth', () => {
     assert.deepEqual(o.out, ['FNPOLL WARNING - fido last success 3h ago (warn 2h); 0 hubs ok | fido_age=10800s;7200;21600;0 fido_failures=0;;;0\n']);
   });
 
+  test('a hub whose state lies in the future is never OK (issue 11, defect 7)', async () => {
+    const file = join(dir, 'future.ini');
+    await writeFile(file, `[node]\naddress = 2:5020/1234\noutbound = out\ninbound = in\n[poller]\nstate_file = future-state.json\n[fido]\nhub_address = 2:5020/1\nhub_hostname = h.example.net\n`);
+    const s = emptyState();
+    const future = Date.parse('9999-01-01T00:00:00Z');
+    s.hubs.fido = { ...emptyHubState(), lastAttempt: future, lastSuccess: future, nextAttempt: future, lastResult: { ok: true } };
+    await writeFile(join(dir, 'future-state.json'), serializeState(s));
+    const o = io();
+    assert.equal(await commandHealth({ config: file }, o.io, () => T0), HealthStatus.WARNING);
+    assert.match(o.out[0]!, /^FNPOLL WARNING - fido: lastAttempt 9999-01-01T00:00:00\.000Z lies in the future/);
+  });
+
   test('an invalid config is UNKNOWN (3), not 78, in one line', async () => {
     const file = join(dir, 'bad.ini');
     await writeFile(file, `[node]\naddress = nonsense\n[fido]\nhub_address = 2:5020/x\n`);

@@ -10,7 +10,7 @@ import { readFile, stat, readdir } from 'node:fs/promises';
 import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { callHub, mailerToken, type CallResult } from '../../../src/poll/call.js';
+import { callHub, fileIdentity, mailerToken, stableWireName, type CallResult } from '../../../src/poll/call.js';
 import { parseIni } from '../../../src/config/ini.js';
 import { buildConfig } from '../../../src/config/load.js';
 import type { Config, HubConfig } from '../../../src/config/types.js';
@@ -110,6 +110,62 @@ const hubFile = (name: string, data: Buffer | string, mtime = T0): HubFile => ({
 // ---------------------------------------------------------------------------------------------
 
 describe('callHub: BSO bookkeeping', () => {
+  test('fsync: received files are synced before their name appears and their M_GOT goes; a ~ mark before its ^ file goes (issue 11, defect 5)', T, async () => {
+    const hub = await startHub({ password: 'secret', files: [hubFile('one.pkt', 'first packet'), hubFile('two.pkt', 'second packet')] });
+    const f = await makeNode(hub.port, { password: 'secret' });
+    const del = await f.node.file('del.bin', 'delete me after the mark is durable');
+    const flow = await f.node.outboundFile(`${HUB_BASE}.flo`, `^${del}\n`);
+    const events: string[] = [];
+    const syncPath = async (p: string, kind: 'file' | 'dir'): Promise<void> => {
+      if (p === flow) events.push(`flow synced: ${(await readFile(flow, 'utf8')).startsWith('~') ? 'marked' : 'unmarked'}, file ${existsSync(del) ? 'still there' : 'gone'}`);
+      else if (kind === 'file') {
+        // No name in the inbound may point at this partial's inode yet.
+        const ino = (await stat(p)).ino;
+        const linked = [];
+        for (const n of await f.node.listInbound()) if ((await stat(join(f.node.inbound, n))).ino === ino) linked.push(n);
+        events.push(`data synced: ${linked.length ? `already in the inbound as ${linked.join(', ')}` : 'not yet in the inbound'}`);
+      }
+      else events.push(`dir synced: inbound holds ${(await f.node.listInbound()).length}`);
+    };
+    const sink = new MemorySink('debug');
+    const keeper = new FlagKeeper({ staleAge: f.config.poller.staleFlagAge });
+    const r = await callHub(f.hub, { config: f.config, log: new Logger([sink]), keeper, syncPath });
+    assert.equal(r.status, 'ok', r.message);
+    assert.equal(existsSync(del), false);
+    assert.ok(events.includes('flow synced: marked, file still there'), events.join('\n'));
+    const data = events.filter((e) => e.startsWith('data synced'));
+    assert.equal(data.length, 2, events.join('\n'));
+    for (const e of data) assert.match(e, /not yet in the inbound$/, 'a name appeared before its data was synced');
+    assert.ok(events.includes('dir synced: inbound holds 2'), events.join('\n'));
+    assert.deepEqual(await f.node.listInbound(), ['one.pkt', 'two.pkt']);
+  });
+
+  test('a netmail packet keeps its wire name across sessions, so a resend after a crash is recognised (issue 11, defect 3)', T, async () => {
+    const hub = await startHub();
+    const f = await makeNode(hub.port);
+    const packet = pseudoRandomBytes(300, 12);
+    const netmail = await f.node.outboundFile(`${HUB_BASE}.cut`, packet);
+    const other = await f.node.outboundFile(`${HUB_BASE}.hut`, pseudoRandomBytes(300, 13));
+    const wire = stableWireName(fileIdentity(netmail), 'pkt');
+    assert.match(wire, /^[0-9a-f]{8}\.pkt$/);
+    assert.equal(stableWireName(fileIdentity(netmail), 'pkt'), wire, 'the same file, the same name');
+    assert.notEqual(stableWireName(fileIdentity(other), 'pkt'), wire, 'another packet, another name');
+    assert.notEqual(stableWireName(fileIdentity(netmail), 'pkt', new Set([wire])), wire, 'a clash within a session moves on');
+    // A reused inode with the same size and (coarse) time but other content: another name.
+    assert.notEqual(stableWireName({ ...fileIdentity(netmail), contentHash: '0'.repeat(64) }, 'pkt'), wire);
+
+    // First session: the hub refuses the packet (M_SKIP), as a lost M_GOT would leave it queued.
+    hub.configure({ skip: [wire] });
+    assertOk(await pollHub(f, hub));
+    assert.ok(existsSync(netmail), 'a skipped packet stays queued');
+    // Second session: offered again under the same name (today: a new one each session).
+    hub.configure({ skip: [] });
+    const second = await pollHub(f, hub);
+    assertOk(second);
+    assert.ok(hub.received.some((r) => r.name === wire), hub.received.map((r) => r.name).join(' '));
+    assert.equal(existsSync(netmail), false);
+  });
+
   test('flow directives after M_GOT, netmail as a unique .pkt, .req after success, M_SKIP keeps its line', T, async () => {
     const hub = await startHub({ password: 'secret', skip: ['later.txt'], files: [hubFile('welcome.txt', 'welcome!')] });
     const f = await makeNode(hub.port, { password: 'secret' });

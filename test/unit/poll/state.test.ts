@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import {
+  capFutureTimes,
+  cappedText,
+  largestPeriod,
   emptyState,
   loadState,
   parseState,
@@ -233,3 +236,37 @@ describe('saveState', () => {
 });
 
 
+
+describe('times from the future (issue 11, defect 7)', () => {
+  test('past events are capped to now, scheduled times to now + the largest configured period', () => {
+    const hubs = [makeHub({ pollFrequency: HOUR, retryMax: 6 * HOUR, holdTime: 4 * HOUR }), makeHub({ name: 'B', pollFrequency: 2 * HOUR })];
+    const max = largestPeriod(hubs);
+    assert.equal(max, 6 * HOUR);
+    // Through the file format, so the hubs share no objects.
+    const state = parseState(serializeState(sampleState()));
+    const future = Date.parse('9999-12-31T00:00:00Z');
+    const fido = state.hubs.fido!;
+    fido.lastAttempt = future;
+    fido.lastSuccess = T0 + 30_000; // within the slack: clock jitter, left alone
+    fido.nextAttempt = future;
+    fido.heldUntil = T0 + max; // as far as the config can schedule: fine
+    fido.history[0]!.startedAt = future;
+    const before = structuredClone(state.hubs.other);
+    const capped = capFutureTimes(state, T0, max);
+    assert.deepEqual(
+      capped.map((c) => [c.hub, c.field, c.now]),
+      [
+        ['fido', 'lastAttempt', T0],
+        ['fido', 'nextAttempt', T0 + max],
+        ['fido', 'history[0].startedAt', T0],
+      ],
+    );
+    assert.equal(fido.lastAttempt, T0);
+    assert.equal(fido.lastSuccess, T0 + 30_000);
+    assert.equal(fido.nextAttempt, T0 + max);
+    assert.equal(fido.heldUntil, T0 + max);
+    assert.deepEqual(state.hubs.other, before, 'a sane hub is untouched');
+    assert.match(cappedText('/s.json', capped[1]!), /^state file \/s\.json: hubs\["fido"\]\.nextAttempt 9999-12-31T00:00:00\.000Z lies in the future .*capped to /);
+    assert.deepEqual(capFutureTimes(state, T0, max), [], 'capping is idempotent');
+  });
+});

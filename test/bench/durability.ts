@@ -1,0 +1,73 @@
+/**
+ * Issue 11, defect 5: what `fsync = yes` costs on a real disk. The 1000-packet receive of row 1b
+ * (1000 × 8 KB from the binkd hub), with fnpoll's inbound on a disk filesystem rather than tmpfs
+ * (where fsync is free), fsync = yes against fsync = no, alternating. Target: ≤ 10 % slower.
+ *
+ * The inbound lives under FNPOLL_BENCH_DISK_DIR (settings.diskDir); the row names the filesystem
+ * type it found there, so a run on tmpfs cannot pass for a disk measurement.
+ */
+import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BinkdHub } from '../helpers/binkd.js';
+import { BenchNode } from './node.js';
+import { makePayload, verifyDelivered } from './payload.js';
+import { expectExit, fmtMs, measure, median, progress, type BenchSettings, type Row } from './lib.js';
+
+const HUB = '2:5020/1@fidonet';
+const US = '2:5020/99@fidonet';
+const PASSWORD = 'BenchPw1';
+const TARGET = 1.1;
+
+/** statfs f_type magic numbers of the filesystems one meets. */
+const FS_TYPES: Record<number, string> = { 0x01021994: 'tmpfs', 0xef53: 'ext4', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x794c7630: 'overlayfs', 0x2fc12fc1: 'zfs' };
+
+export async function benchDurability(settings: BenchSettings, root: string): Promise<Row[]> {
+  const packets = settings.scale === 'full' ? 1000 : 100;
+  const diskRoot = settings.diskDir;
+  const fsType = FS_TYPES[Number((await statfs(diskRoot)).type)] ?? `type 0x${Number((await statfs(diskRoot)).type).toString(16)}`;
+  const payload = (await makePayload(join(root, 'durability-payload'), 0, packets, 8 * 1024)).filter((f) => f.size > 0);
+  const dir = await mkdtemp(join(diskRoot, 'fnpoll-bench-fsync-'));
+  const hub = await BinkdHub.start({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
+  try {
+    const hubs = [{ name: 'hub', address: HUB, port: hub.port, password: PASSWORD }];
+    const nodes = {
+      yes: await BenchNode.create(join(dir, 'yes'), { address: US, hubs, poller: { fsync: 'yes' } }),
+      no: await BenchNode.create(join(dir, 'no'), { address: US, hubs, poller: { fsync: 'no' } }),
+    };
+    const hubFlo = `${hub.outboundFor(US)}.flo`;
+    const times = { yes: [] as number[], no: [] as number[] };
+    progress(`durability: ${packets} × 8 KB into an inbound on ${fsType} (${diskRoot}), fsync yes/no alternating, 1 warm-up + ${settings.rounds} rounds`);
+    for (let r = 0; r <= settings.rounds; r++) {
+      for (const which of r % 2 ? (['no', 'yes'] as const) : (['yes', 'no'] as const)) {
+        const node = nodes[which];
+        await writeFile(hubFlo, `${payload.map((f) => f.path).join('\n')}\n`);
+        await rm(node.inbound, { recursive: true, force: true });
+        await mkdir(node.tempInbound, { recursive: true });
+        await rm(node.stateFile, { force: true });
+        const m = await measure(process.execPath, node.args('run'), { timeoutMs: 120_000 });
+        expectExit(m, 0, `fnpoll (fsync = ${which})`);
+        const problems = await verifyDelivered(node.inbound, payload);
+        if (problems.length) throw new Error(`durability: fsync = ${which}: ${problems.slice(0, 5).join('; ')}`);
+        progress(`  round ${r === 0 ? 'warm-up' : r}: fsync ${which} ${fmtMs(m.wallMs)}`);
+        if (r > 0) times[which].push(m.wallMs);
+      }
+    }
+    const yes = median(times.yes);
+    const no = median(times.no);
+    return [
+      {
+        id: '1c',
+        what: `receive ${packets} × 8 KB into an inbound on disk (${fsType}): fsync = yes vs no`,
+        fnpoll: `${fmtMs(yes)} (fsync = yes)`,
+        baseline: `${fmtMs(no)} (fsync = no)`,
+        ratio: (yes / no).toFixed(2),
+        target: `≤ ${TARGET.toFixed(2)}`,
+        met: yes / no <= TARGET,
+        note: `fsync yes ${times.yes.map(fmtMs).join(', ')}; no ${times.no.map(fmtMs).join(', ')}; inbound under ${diskRoot}`,
+      },
+    ];
+  } finally {
+    await hub.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
