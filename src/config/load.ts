@@ -14,7 +14,7 @@ import path from 'node:path';
 import { ConfigError, UsageError, errorText } from '../errors.js';
 import { addressKey, formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
 import { findSection, parseIni, type IniDocument, type IniEntry, type IniSection } from './ini.js';
-import type { Config, HubConfig, LogLevel, NodeConfig, PerformanceConfig, PollerConfig } from './types.js';
+import type { Config, ExtensionConfig, HubConfig, LogLevel, NodeConfig, PerformanceConfig, PollerConfig } from './types.js';
 import {
   BOOL_FORMS,
   DURATION_FORMS,
@@ -94,11 +94,34 @@ const POLLER_KEYS = [
   ...Object.keys(IGNORED_POLLER_KEYS),
 ];
 const LOGGING_KEYS = ['level', 'log_file', 'file'];
-const PERFORMANCE_KEYS = ['buffer_size', 'bandwidth_limit'];
+// ---- protocol extensions (issue 13): [performance] defaults, each overridable per hub ----------
+const EXTENSION_KEYS = ['use_compression', 'use_crc', 'use_crypt', 'use_nd', 'compression_threshold'];
+/** Compression and CRC on, CRYPT (weak, but some hubs insist) and ND off; binkd's `zminsize`. */
+export const EXTENSION_DEFAULTS: Readonly<ExtensionConfig> = {
+  useCompression: true,
+  useCrc: true,
+  useCrypt: false,
+  useNd: false,
+  compressionThreshold: 1024,
+};
+
+function readExtensions(r: Reader, base: Readonly<ExtensionConfig>): ExtensionConfig {
+  return {
+    useCompression: r.bool(['use_compression']) ?? base.useCompression,
+    useCrc: r.bool(['use_crc']) ?? base.useCrc,
+    useCrypt: r.bool(['use_crypt']) ?? base.useCrypt,
+    useNd: r.bool(['use_nd']) ?? base.useNd,
+    compressionThreshold: r.size(['compression_threshold']) ?? base.compressionThreshold,
+  };
+}
+// ---------------------------------------------------------------------------------------------
+
+const PERFORMANCE_KEYS = ['buffer_size', 'bandwidth_limit', ...EXTENSION_KEYS];
 const HUB_KEYS = [
   'hub_address', 'hub', 'hub_hostname', 'hub_port', 'binkp', 'password', 'binkp_password',
   'address', 'poll_frequency', 'use_cram', 'nr_mode', 'outbound', 'retry_base', 'retry_max',
   'max_retries', 'hold_time', 'bandwidth_limit', 'on_success', 'on_failure',
+  ...EXTENSION_KEYS,
 ];
 /** Keys whose presence makes a section clearly meant as a hub (not a typo of a reserved name). */
 const HUB_MARKER_KEYS = ['hub_address', 'hub', 'binkp', 'hub_hostname'];
@@ -350,7 +373,7 @@ export function buildConfig(doc: IniDocument, file: string): Config {
   const node = readNode(report, doc, sections('node'), baseDir);
   const poller = readPoller(report, sections('poller', 'daemon'), sections('logging'), baseDir);
   const performance = readPerformance(report, sections('performance'));
-  const hubs = readHubs(report, doc, node, poller, baseDir);
+  const hubs = readHubs(report, doc, node, poller, performance, baseDir);
 
   if (report.problems.length > 0) throw new ConfigError(report.problems);
   return { file: path.resolve(file), node, poller, performance, hubs, warnings: report.warnings };
@@ -498,12 +521,20 @@ function readPerformance(report: Report, sections: IniSection[]): PerformanceCon
   const result: PerformanceConfig = {
     bufferSize: r.size(['buffer_size'], inRange(1, MAX_FRAME_DATA)) ?? MAX_FRAME_DATA,
     bandwidthLimit: r.size(['bandwidth_limit']) ?? 0,
+    extensions: readExtensions(r, EXTENSION_DEFAULTS),
   };
   r.finish();
   return result;
 }
 
-function readHubs(report: Report, doc: IniDocument, node: NodeConfig, poller: PollerConfig, baseDir: string): HubConfig[] {
+function readHubs(
+  report: Report,
+  doc: IniDocument,
+  node: NodeConfig,
+  poller: PollerConfig,
+  performance: PerformanceConfig,
+  baseDir: string,
+): HubConfig[] {
   const hubs: HubConfig[] = [];
   const byAddress = new Map<string, HubConfig>();
   for (const section of doc.sections) {
@@ -519,7 +550,7 @@ function readHubs(report: Report, doc: IniDocument, node: NodeConfig, poller: Po
     // `networks` limits the hubs: other sections belong to other programs (libftn's tosser).
     if (node.networks && !listed) continue;
 
-    const hub = readHub(report, section, node, poller, baseDir);
+    const hub = readHub(report, section, node, poller, performance, baseDir);
     if (!hub) continue;
     const key = addressKey(hub.address);
     const first = byAddress.get(key);
@@ -536,7 +567,14 @@ function readHubs(report: Report, doc: IniDocument, node: NodeConfig, poller: Po
 }
 
 /** One hub section; undefined when it has problems (they are reported). */
-function readHub(report: Report, section: IniSection, node: NodeConfig, poller: PollerConfig, baseDir: string): HubConfig | undefined {
+function readHub(
+  report: Report,
+  section: IniSection,
+  node: NodeConfig,
+  poller: PollerConfig,
+  performance: PerformanceConfig,
+  baseDir: string,
+): HubConfig | undefined {
   const before = report.problems.length;
   const r = new Reader(report, section.name, [section], HUB_KEYS);
 
@@ -584,6 +622,7 @@ function readHub(report: Report, section: IniSection, node: NodeConfig, poller: 
     bandwidthLimit: r.size(['bandwidth_limit']),
     onSuccess: r.string(['on_success']) ?? poller.onSuccess,
     onFailure: r.string(['on_failure']) ?? poller.onFailure,
+    extensions: readExtensions(r, performance.extensions),
     line: section.line,
   };
   if (hub.ourAddresses.length === 0) {
