@@ -2,13 +2,15 @@
  * One call to one hub: busy flags, connect, binkp session, BSO bookkeeping, flags released on
  * every path. This is where the pure protocol core meets the outbound and inbound on disk.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
+import { dialTcp, runSession } from '../binkp/connect.js';
+import { openFileSource } from '../bso/source.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
@@ -59,45 +61,6 @@ export function uniqueName(ext: string, now = Date.now()): string {
   return `${n.toString(16).padStart(8, '0')}.${ext}`;
 }
 
-function connectError(err: NodeJS.ErrnoException, hub: HubConfig): SessionError {
-  const where = `${hub.host}:${hub.port}`;
-  switch (err.code) {
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EAI_NONAME':
-    case 'EAI_FAIL':
-      return new SessionError('dns', `cannot resolve ${hub.host}: ${err.code}`, { cause: err });
-    case 'ECONNREFUSED':
-      return new SessionError('refused', `connection to ${where} refused`, { cause: err });
-    case 'ETIMEDOUT':
-      return new SessionError('timeout', `connection to ${where} timed out`, { cause: err });
-    default:
-      return new SessionError('refused', `cannot connect to ${where}: ${errorText(err)}`, { cause: err });
-  }
-}
-
-/** TCP connect bounded by `timeoutMs`. */
-export function connectTcp(hub: HubConfig, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: hub.host, port: hub.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new SessionError('timeout', `no connection to ${hub.host}:${hub.port} within connect_timeout (${Math.round(timeoutMs / 1000)} s)`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      socket.setNoDelay(true);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(connectError(err, hub));
-    });
-  });
-}
-
 /**
  * Poll one hub. Never throws: every failure becomes a CallResult, and every flag this call made is
  * gone when it returns.
@@ -137,7 +100,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
-    socket = await connectTcp(hub, config.poller.connectTimeout);
+    socket = await dialTcp(hub, config.poller.connectTimeout);
 
     const inbound = new Inbound({
       dirs: { secure: config.node.inbound, insecure: config.node.inboundInsecure, temp: config.node.tempInbound },
@@ -194,6 +157,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
         await confirmSent(item);
         if (item.flow) touchedFlows.add(item.flow.flowPath);
       },
+      openSource: (file) => openFileSource(file.path),
       offer: (file, secure) => inbound.offer(file, secure),
       openPartial: (file, offset) => inbound.open(file, offset),
       complete: (file, partial, secure) => inbound.complete(file, partial, secure),
@@ -217,13 +181,12 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       bufferSize: config.performance.bufferSize,
       idleTimeout: config.poller.idleTimeout,
       sessionTimeout: config.poller.sessionTimeout,
-      throttle: buckets.length ? new Throttle(buckets) : undefined,
       env,
       now,
       log: (level, category, message, fields) => log.log(level, category, message, fields),
     });
     opts.onSession?.(session);
-    const s = await session.run(socket);
+    const s = await runSession(session, socket, { throttle: buckets.length ? new Throttle(buckets) : undefined });
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
     // or the request would be lost.
