@@ -8,6 +8,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FrameDecoder } from './frame.js';
+import { inflatePlzFrame } from './plz.js';
+import type { CryptKeys } from './crypt.js';
 import type { CallerSession, Established, SessionLink, SessionResult, SessionTimer } from './session.js';
 import type { Throttle } from './throttle.js';
 import { SessionError, errorText } from '../errors.js';
@@ -48,6 +50,8 @@ class StreamLink implements SessionLink {
   private readonly held: { bytes: Buffer; release: (() => void) | undefined }[] = [];
   private releasing = false;
   private endWhenReleased = false;
+  /** binkd CRYPT: our outgoing keys, from M_OK on. */
+  private encrypt: CryptKeys | undefined;
   readonly closed: Promise<void>;
 
   constructor(
@@ -108,6 +112,9 @@ class StreamLink implements SessionLink {
   }
 
   write(bytes: Buffer, release?: () => void): boolean {
+    // In the order written, so the cipher's keystream matches the hub's (in place: the session
+    // does not look at a buffer again once it is written).
+    if (this.encrypt) this.encrypt.encrypt(bytes);
     if (this.throttle) {
       this.held.push({ bytes, release });
       void this.releaseHeld();
@@ -182,11 +189,19 @@ class StreamLink implements SessionLink {
   }
 
   /**
-   * binkd's CRYPT (FTN-NOTES §9) would start here: every byte after the M_OK frame is enciphered
-   * both ways. The session calls this while handling M_OK, before the decoder goes on to the next
-   * frame, so an input transform can take over at exactly that boundary.
+   * binkd's CRYPT (FTN-NOTES §9) starts here: every byte after the M_OK frame is enciphered both
+   * ways. The session calls this while handling M_OK, before the decoder goes on to the next
+   * frame, so the input transform takes over at exactly that boundary. PLZ (FTS-1029) changes
+   * how data frame headers read from here on.
    */
-  established(_info: Established): void {}
+  established(info: Established): void {
+    if (info.crypt) {
+      const keys = info.crypt;
+      this.decoder.setInputTransform((bytes) => keys.in.decrypt(bytes));
+      this.encrypt = keys.out;
+    }
+    if (info.plz) this.decoder.plz = inflatePlzFrame;
+  }
 
   close(_ok: boolean, lingerMs: number): void {
     if (this.closing) return;

@@ -27,17 +27,17 @@ export interface LoginFacts {
 
 /**
  * Our OPT tokens, in binkd's order (`NDA EXTCMD NR ND CRYPT GZ`), then PLZ and CRC. Only what is
- * implemented and allowed is listed (FTN-NOTES §3). CRYPT is offered only when it could be used:
- * a password sent by CRAM-MD5 (binkd drops it otherwise, "Crypt allowed only with MD5").
+ * implemented and allowed is listed (FTN-NOTES §3). CRYPT is offered only with a password: the
+ * greeting goes out before we know whether the hub offers CRAM-MD5, so negotiate() checks that.
  */
-export function ourOptions(prefs: ExtensionPrefs, login: { password: boolean; cram: boolean }): string[] {
+export function ourOptions(prefs: ExtensionPrefs, hasPassword: boolean): string[] {
   const opts: string[] = [];
   if (prefs.nd) opts.push('NDA');
   if (prefs.compression) opts.push('EXTCMD');
   // binkd: ND includes NR; its caller says "OPT NR ND" (doc/nd-mode-ru.txt §2).
   if (prefs.nr || prefs.nd) opts.push('NR');
   if (prefs.nd) opts.push('ND');
-  if (prefs.crypt && login.password && login.cram) opts.push('CRYPT');
+  if (prefs.crypt && hasPassword) opts.push('CRYPT');
   if (prefs.compression) opts.push(...SUPPORTED_METHODS);
   // FTS-1029 §1: per-frame compression; the same switch as the per-file kind.
   if (prefs.compression) opts.push('PLZ');

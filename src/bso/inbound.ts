@@ -16,6 +16,7 @@ import * as fss from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { IoError, SessionError, errorText } from '../errors.js';
+import { crc32 } from '../binkp/crc.js';
 // The receiving contract is the session's (src/binkp/session.ts); this module implements it.
 import type { IncomingFile, Offer, PartialFile } from '../binkp/session.js';
 
@@ -176,6 +177,7 @@ class SyncPartial implements PartialFile {
     readonly file: string,
     private readonly offset: number,
     private readonly fd: number,
+    private readonly sidecar: string,
   ) {}
 
   get received(): number {
@@ -198,6 +200,38 @@ class SyncPartial implements PartialFile {
     if (this.closed) return;
     this.closed = true;
     fss.closeSync(this.fd);
+  }
+
+  /** FTS-1030: the CRC-32 of the whole partial, resumed part included, read back from disk. */
+  crc32(): number {
+    const buf = Buffer.allocUnsafe(256 * 1024);
+    let crc = 0;
+    const fd = this.closed ? fss.openSync(this.file, 'r') : this.fd;
+    try {
+      for (let at = 0; at < this.received; ) {
+        const n = fss.readSync(fd, buf, 0, Math.min(buf.length, this.received - at), at);
+        if (n <= 0) throw new IoError(`${this.file}: partial is shorter than the ${this.received} bytes written`);
+        crc = crc32(buf.subarray(0, n), crc);
+        at += n;
+      }
+    } catch (err) {
+      throw err instanceof IoError ? err : new IoError(`${this.file}: cannot read back: ${errorText(err)}`, { cause: err });
+    } finally {
+      if (fd !== this.fd) fss.closeSync(fd);
+    }
+    return crc;
+  }
+
+  /** Close and delete: the data failed its check and must not be resumed or kept. */
+  async discard(): Promise<void> {
+    await this.close();
+    for (const p of [this.file, this.sidecar]) {
+      try {
+        fss.unlinkSync(p);
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') throw new IoError(`${p}: cannot remove: ${errorText(err)}`, { cause: err });
+      }
+    }
   }
 }
 
@@ -299,7 +333,7 @@ export class Inbound {
     } catch (err) {
       throw new IoError(`${part}: cannot open partial for ${file.name}: ${errorText(err)}`, { cause: err });
     }
-    return new SyncPartial(part, offset, fd);
+    return new SyncPartial(part, offset, fd, sidecar);
   }
 
   /**

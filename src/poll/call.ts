@@ -179,6 +179,13 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       nodeinfo: config.node.nodeinfo,
       mailer: mailerToken(),
       bufferSize: config.performance.bufferSize,
+      extensions: {
+        compression: hub.extensions.useCompression,
+        crc: hub.extensions.useCrc,
+        crypt: hub.extensions.useCrypt,
+        nd: hub.extensions.useNd,
+        compressionThreshold: hub.extensions.compressionThreshold,
+      },
       idleTimeout: config.poller.idleTimeout,
       sessionTimeout: config.poller.sessionTimeout,
       env,

@@ -20,20 +20,19 @@ const BINKD_OPT = set('EXTCMD NR NDA CRYPT GZ');
 
 describe('our OPT', () => {
   test("binkd's order, only what is allowed and implemented", () => {
-    assert.deepEqual(ourOptions(ALL, { password: true, cram: true }), ['NDA', 'EXTCMD', 'NR', 'ND', 'CRYPT', 'GZ', 'PLZ', 'CRC']);
-    assert.deepEqual(ourOptions(NONE, { password: true, cram: true }), []);
-    assert.deepEqual(ourOptions({ ...NONE, nr: true }, { password: true, cram: true }), ['NR']);
+    assert.deepEqual(ourOptions(ALL, true), ['NDA', 'EXTCMD', 'NR', 'ND', 'CRYPT', 'GZ', 'PLZ', 'CRC']);
+    assert.deepEqual(ourOptions(NONE, true), []);
+    assert.deepEqual(ourOptions({ ...NONE, nr: true }, true), ['NR']);
   });
 
-  test('CRYPT only with a password sent by CRAM-MD5; BZ2 never', () => {
-    assert.ok(!ourOptions(ALL, { password: false, cram: true }).includes('CRYPT'));
-    assert.ok(!ourOptions(ALL, { password: true, cram: false }).includes('CRYPT'));
-    assert.ok(!ourOptions(ALL, { password: true, cram: true }).includes('BZ2'));
+  test('CRYPT only with a password; BZ2 never', () => {
+    assert.ok(!ourOptions(ALL, false).includes('CRYPT'));
+    assert.ok(!ourOptions(ALL, true).includes('BZ2'));
   });
 });
 
 describe('negotiation', () => {
-  const ours = ourOptions(ALL, { password: true, cram: true });
+  const ours = ourOptions(ALL, true);
 
   test('against binkd: CRYPT and GZ on; ND one-sided (binkd sends in ND mode, NDA), no CRC, no PLZ', () => {
     const n = negotiate(ours, BINKD_OPT, SECURE_CRAM);
@@ -61,14 +60,14 @@ describe('negotiation', () => {
     assert.deepEqual(negotiate(ours, set('GZ'), SECURE_CRAM).sendMethods, []);
     assert.deepEqual(negotiate(ours, set('EXTCMD BZ2'), SECURE_CRAM).sendMethods, []);
     assert.deepEqual(negotiate(ours, set('EXTCMD GZ BZ2'), SECURE_CRAM).sendMethods, ['GZ']);
-    assert.deepEqual(negotiate(ourOptions(NONE, { password: true, cram: true }), set('EXTCMD GZ'), SECURE_CRAM).sendMethods, []);
+    assert.deepEqual(negotiate(ourOptions(NONE, true), set('EXTCMD GZ'), SECURE_CRAM).sendMethods, []);
   });
 
   test('CRC: we send it when the hub offered CRC; we verify whenever we offered it (FTS-1030 §2.2)', () => {
     const n = negotiate(ours, set('CRC'), SECURE_CRAM);
     assert.equal(n.sendCrc, true);
     assert.equal(n.verifyCrc, true);
-    const off = negotiate(ourOptions({ ...ALL, crc: false }, { password: true, cram: true }), set('CRC'), SECURE_CRAM);
+    const off = negotiate(ourOptions({ ...ALL, crc: false }, true), set('CRC'), SECURE_CRAM);
     assert.equal(off.sendCrc, false);
     assert.equal(off.verifyCrc, false);
   });
@@ -85,7 +84,7 @@ describe('negotiation', () => {
     assert.deepEqual([asym.sendNd, asym.receiveNd], [false, true]);
     const none = negotiate(ours, set('NR'), SECURE_CRAM);
     assert.deepEqual([none.sendNd, none.receiveNd], [false, false]);
-    const notOurs = negotiate(ourOptions({ ...ALL, nd: false }, { password: true, cram: true }), set('ND NDA'), SECURE_CRAM);
+    const notOurs = negotiate(ourOptions({ ...ALL, nd: false }, true), set('ND NDA'), SECURE_CRAM);
     assert.deepEqual([notOurs.sendNd, notOurs.receiveNd], [false, false], 'use_nd = no: never ND');
   });
 });

@@ -53,6 +53,7 @@ function session(over: Partial<SessionResult> = {}): SessionResult {
     remoteInfo: {},
     servedAkas: [],
     receivedPaths: [],
+    extensions: [],
     ...over,
   };
 }
