@@ -46,7 +46,7 @@ export class CryptKeys {
   }
 
   /** Encrypt `buf` in place (the keys advance with the plaintext). Returns `buf`. */
-  encrypt(buf: Uint8Array): Uint8Array {
+  encrypt<T extends Uint8Array>(buf: T): T {
     for (let i = 0; i < buf.length; i++) {
       const plain = buf[i]!;
       buf[i] = plain ^ this.streamByte();
@@ -56,7 +56,7 @@ export class CryptKeys {
   }
 
   /** Decrypt `buf` in place. Returns `buf`. */
-  decrypt(buf: Uint8Array): Uint8Array {
+  decrypt<T extends Uint8Array>(buf: T): T {
     for (let i = 0; i < buf.length; i++) {
       const plain = buf[i]! ^ this.streamByte();
       buf[i] = plain;

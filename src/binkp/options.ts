@@ -97,7 +97,8 @@ export function describeNegotiated(n: Negotiated, nr: boolean): string[] {
   if (n.sendMethods.length > 0) out.push(...n.sendMethods);
   if (n.plz) out.push('PLZ');
   if (n.crypt) out.push('CRYPT');
-  if (n.sendCrc || n.verifyCrc) out.push('CRC');
+  // FTS-1030: in force when both offered it (we verify whatever comes, but it takes both).
+  if (n.sendCrc) out.push('CRC');
   if (n.sendNd || n.receiveNd) out.push('ND');
   else if (nr) out.push('NR');
   return out;

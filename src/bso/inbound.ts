@@ -206,7 +206,13 @@ class SyncPartial implements PartialFile {
   crc32(): number {
     const buf = Buffer.allocUnsafe(256 * 1024);
     let crc = 0;
-    const fd = this.closed ? fss.openSync(this.file, 'r') : this.fd;
+    // The partial's own descriptor may be write-only: read through a fresh one.
+    let fd: number;
+    try {
+      fd = fss.openSync(this.file, 'r');
+    } catch (err) {
+      throw new IoError(`${this.file}: cannot read back: ${errorText(err)}`, { cause: err });
+    }
     try {
       for (let at = 0; at < this.received; ) {
         const n = fss.readSync(fd, buf, 0, Math.min(buf.length, this.received - at), at);
@@ -217,7 +223,7 @@ class SyncPartial implements PartialFile {
     } catch (err) {
       throw err instanceof IoError ? err : new IoError(`${this.file}: cannot read back: ${errorText(err)}`, { cause: err });
     } finally {
-      if (fd !== this.fd) fss.closeSync(fd);
+      fss.closeSync(fd);
     }
     return crc;
   }

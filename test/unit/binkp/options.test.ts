@@ -44,7 +44,8 @@ describe('negotiation', () => {
     assert.equal(n.verifyCrc, true);
     assert.equal(n.receiveNd, true);
     assert.equal(n.sendNd, false);
-    assert.deepEqual(describeNegotiated(n, true), ['GZ', 'CRYPT', 'CRC', 'ND']);
+    assert.deepEqual(describeNegotiated(n, true), ['GZ', 'CRYPT', 'ND']);
+    assert.deepEqual(describeNegotiated(negotiate(ours, set('CRC NR'), SECURE_CRAM), true), ['CRC', 'NR']);
   });
 
   test('CRYPT needs both offers, a password, CRAM-MD5 and M_OK secure', () => {
