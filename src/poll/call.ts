@@ -243,7 +243,8 @@ export function summaryLine(s: SessionResult): string {
   const secs = Math.max(s.durationMs, 1) / 1000;
   const rate = (st.bytesSent + st.bytesReceived) / secs;
   const files = (n: number): string => `${n} file${n === 1 ? '' : 's'}`;
-  return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatBytes(rate)}/s`;
+  const ext = s.extensions.length ? `, ${s.extensions.join(' ')}` : '';
+  return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatBytes(rate)}/s${ext}`;
 }
 
 /** The one line per session that `now` and `run` print and log (the logger adds the hub name). */
