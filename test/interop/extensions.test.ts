@@ -100,3 +100,78 @@ describe('binkd extensions, byte level', () => {
     assert.match(log, /gzip mode is on for a1b2c3d4\.pkt/);
   });
 });
+
+// ---- fnpoll itself against binkd -------------------------------------------------------------
+
+const HUB_BSO = '139c0001';
+
+async function fnpollNode(hub: { port: number }, extra: Record<string, string> = {}) {
+  return cleanups.makeNode({ address: US, hubs: [{ name: 'hub', address: HUB, port: hub.port, password: PASSWORD, extra }] });
+}
+
+/** binkd's view of the session: MD5 login, OK, nothing failed. */
+function assertBinkdOk(log: string): void {
+  assert.match(log, /pwd protected session \(MD5\)/, log);
+  assert.match(log, /done \(from 2:5020\/77@fidonet, OK\b/, log);
+  assert.doesNotMatch(log, /\bfailed\b|error/i, log);
+}
+
+describe('fnpoll now against binkd: extensions', () => {
+  test('GZ both ways: binkd logs both streams; hashes match; the session line names GZ', async () => {
+    const hub = await cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD }], extraConfig: 'zallow *.pkt' });
+    const down = textPacket(300_000, 5);
+    const downPath = join(hub.dir, 'beefcafe.pkt');
+    await writeFile(downPath, down);
+    await writeFile(`${hub.outboundFor(US)}.flo`, `^${downPath}\n`);
+    const node = await fnpollNode(hub);
+    const up = textPacket(400_000, 6);
+    await node.outboundFile(`${HUB_BSO}.flo`, `^${await node.file('0123abcd.pkt', up)}\n`);
+
+    const r = await node.run(['now']);
+    assert.equal(r.code, 0, r.stderr);
+    const log = await hub.waitForLog(/done \(from .*\)/);
+    assertBinkdOk(log);
+    // binkd took our zlib stream ("gzip mode is on" on its receiving side) and sent its own.
+    assert.match(log, /receiving 0123abcd\.pkt/);
+    assert.match(log, /gzip mode is on for 0123abcd\.pkt/);
+    assert.match(log, /gzip mode is on for beefcafe\.pkt/);
+    assert.match(log, /Compressed 300000 bytes to \d+ for beefcafe\.pkt/);
+    assert.equal(sha256(await readFile(join(hub.inbound, '0123abcd.pkt'))), sha256(up));
+    assert.equal(sha256(await readFile(join(node.inbound, 'beefcafe.pkt'))), sha256(down));
+    const stats = (await node.log()).split('\n').filter((l) => l.includes('"category":"stats"') && l.includes('"extensions"'));
+    assert.ok(stats.some((l) => /"extensions":"GZ"/.test(l)), stats.join('\n'));
+  });
+
+  test('CRYPT both ways with use_crypt = yes: "session in CRYPT mode", files intact', async () => {
+    const hub = await cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
+    const down = textPacket(200_000, 7);
+    const downPath = join(hub.dir, 'crypted.bin');
+    await writeFile(downPath, down);
+    await writeFile(`${hub.outboundFor(US)}.flo`, `^${downPath}\n`);
+    const node = await fnpollNode(hub, { use_crypt: 'yes' });
+    const up = textPacket(250_000, 8);
+    await node.outboundFile(`${HUB_BSO}.flo`, `^${await node.file('secret.bin', up)}\n`);
+
+    const r = await node.run(['now']);
+    assert.equal(r.code, 0, r.stderr);
+    const log = await hub.waitForLog(/done \(from .*\)/);
+    assertBinkdOk(log);
+    assert.match(log, /Remote requests CRYPT mode/);
+    assert.match(log, /session in CRYPT mode/);
+    assert.equal(sha256(await readFile(join(hub.inbound, 'secret.bin'))), sha256(up));
+    assert.equal(sha256(await readFile(join(node.inbound, 'crypted.bin'))), sha256(down));
+    const stats = (await node.log()).split('\n').filter((l) => l.includes('"category":"stats"') && l.includes('"extensions"'));
+    assert.ok(stats.some((l) => /"extensions":"[^"]*CRYPT/.test(l)), stats.join('\n'));
+  });
+
+  test('use_crypt = no (the default): binkd stays plain', async () => {
+    const hub = await cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
+    const node = await fnpollNode(hub);
+    await node.outboundFile(`${HUB_BSO}.flo`, `^${await node.file('plain.bin', textPacket(5000, 9))}\n`);
+    const r = await node.run(['now']);
+    assert.equal(r.code, 0, r.stderr);
+    const log = await hub.waitForLog(/done \(from .*\)/);
+    assertBinkdOk(log);
+    assert.doesNotMatch(log, /CRYPT/);
+  });
+});
