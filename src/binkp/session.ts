@@ -94,6 +94,11 @@ export interface OutgoingFile {
   sendName: string;
   size: number;
   mtime: number;
+  /**
+   * binkd's ND status (`.stc`): a file the hub confirmed but may not have placed yet. It is
+   * offered with -1 and carries no data; there is nothing to open.
+   */
+  ndStatus?: boolean;
 }
 
 /** `name` = unescaped wire name, `mtime` = unix seconds. */
@@ -145,6 +150,12 @@ export interface SessionEnv {
   confirmed(file: OutgoingFile): Promise<void>;
   /** M_SKIP arrived for a file we sent (it stays queued). */
   skipped?(file: OutgoingFile, reason: string): void;
+  /**
+   * ND mode: remember `file` as the hub's possibly unplaced file (binkd's `.stc`) before it is
+   * deleted; `clearNdStatus` forgets it once the hub has surely placed it.
+   */
+  setNdStatus?(file: OutgoingFile): Promise<void>;
+  clearNdStatus?(file: OutgoingFile): Promise<void>;
   offer(file: IncomingFile, secure: boolean): Promise<Offer>;
   openPartial(file: IncomingFile, offset: number): Promise<PartialFile>;
   /**
@@ -479,6 +490,10 @@ export class CallerSession {
   /** FTS-1030 checksums of files we send, by id. */
   private readonly crcs = new Map<string, number>();
   private crcFailures = 0;
+  /** ND: the file recorded as the hub's unplaced one (binkd's status). */
+  private ndStatus: OutgoingFile | undefined;
+  /** ND: a received file acknowledged but placed only when the next file starts or the batch ends. */
+  private ndPending: { file: IncomingFile; partial: PartialFile } | undefined;
 
   // transfer
   private sender: SenderState = { name: 'off' };
@@ -942,6 +957,14 @@ export class CallerSession {
     // binkd closes after a batch that carried only the two M_EOBs, and after any batch with a
     // binkp/1.0 peer. It counts every command frame both ways; so do we.
     if (!this.remote11 || this.batch.msgs <= 2 || this.stopAfterBatch) {
+      // binkd: after the last batch the hub has placed everything; no status is left.
+      if (this.ndStatus) {
+        this.clearStatus().then(
+          () => this.end(true),
+          (err: unknown) => this.failFrom(err),
+        );
+        return;
+      }
       this.end(true);
       return;
     }
@@ -965,6 +988,8 @@ export class CallerSession {
 
   private onEob(): void | Promise<void> {
     this.batch.remoteEob = true;
+    // binkd sends M_EOB only when its files are acknowledged: it has our M_GOT, place the file.
+    this.placeNdPending();
     const r = this.receiver;
     if (r.name === 'receiving') {
       // binkd keeps what arrived of an interrupted file as a partial for a later resume.
@@ -980,6 +1005,8 @@ export class CallerSession {
   private async onFile(arg: string): Promise<void> {
     const f = parseFileArgs(arg);
     if (!f) throw new SessionError('protocol', `hub sent a malformed M_FILE: ${arg}`);
+    // ND (binkd start_file_recv): the next file starts, so the hub has our M_GOT for the last one.
+    this.placeNdPending();
     const r = this.receiver;
     if (r.name === 'receiving') {
       this.receiver = { name: 'ready' };
@@ -1127,7 +1154,33 @@ export class CallerSession {
       this.completing.add(this.track(this.checkCrc(r, r.crc, partial.crc32)));
       return;
     }
-    this.place(file, partial);
+    if (this.negotiated.receiveNd) this.holdForNd(file, partial);
+    else this.place(file, partial);
+  }
+
+  /**
+   * ND (binkd THEY_ND): acknowledge at once but keep the file in the temp inbound, complete, until
+   * the hub shows it has our M_GOT (its next M_FILE, or its M_EOB). Killed before that, the next
+   * session finds the complete partial and answers the hub's re-offer with M_GET at its size: no
+   * data again, and no file twice.
+   */
+  private holdForNd(file: IncomingFile, partial: PartialFile): void {
+    const held = partial.close().then(() => {
+      this.completing.delete(held);
+      if (this.ended) return;
+      this.ndPending = { file, partial };
+      this.log('debug', 'transfer', `${file.name} complete; placed when the hub goes on (ND)`);
+      this.sendCmd(Cmd.M_GOT, formatFileRef(file));
+      this.checkBatchEnd();
+    });
+    this.completing.add(held);
+  }
+
+  private placeNdPending(): void {
+    const p = this.ndPending;
+    if (!p) return;
+    this.ndPending = undefined;
+    this.place(p.file, p.partial, false);
   }
 
   /** Run `work` as one of the completions in flight; its failure fails the session. */
@@ -1152,7 +1205,8 @@ export class CallerSession {
     if (this.ended) return;
     if (got === expected) {
       this.log('debug', 'transfer', `${r.file.name}: CRC ${formatCrc(got)} matches`);
-      this.place(r.file, r.partial);
+      if (this.negotiated.receiveNd) this.holdForNd(r.file, r.partial);
+      else this.place(r.file, r.partial);
       this.checkBatchEnd();
       return;
     }
@@ -1168,14 +1222,16 @@ export class CallerSession {
     this.checkBatchEnd();
   }
 
-  private place(file: IncomingFile, partial: PartialFile): void {
+  /** Place a complete file; `ack` = send its M_GOT when done (ND sent it already). */
+  private place(file: IncomingFile, partial: PartialFile, ack = true): void {
     const placed = this.env.complete(file, partial, this.secure).then(
       (path) => {
         this.completing.delete(placed);
-        if (this.ended) return;
+        if (this.ended && ack) return;
         this.stats.filesReceived++;
         this.receivedPaths.push(path);
         this.log('info', 'transfer', `received ${file.name} → ${path}`, { file: shownText(file.name), size: file.size, path });
+        if (!ack) return;
         this.sendCmd(Cmd.M_GOT, formatFileRef(file));
         this.checkBatchEnd();
       },
@@ -1217,6 +1273,19 @@ export class CallerSession {
     if (hit.current) this.dropCurrent();
     this.awaitingAck.delete(hit.file.id);
     this.done.add(hit.file.id);
+    if (hit.file.ndStatus) {
+      // The hub placed (or already had) the file of our status: forget it.
+      this.log('info', 'transfer', `hub confirmed ${hit.file.sendName} from the ND status`, { file: hit.file.sendName });
+      await this.clearStatus();
+      this.stepSender();
+      return;
+    }
+    if (this.negotiated.sendNd && this.env.setNdStatus) {
+      // binkd GOT: the status is written before the file goes, so a kill between the two can
+      // only leave both (the file is offered again and the hub says it has it).
+      await this.env.setNdStatus(hit.file);
+      this.ndStatus = hit.file;
+    }
     await this.env.confirmed(hit.file);
     this.stats.filesSent++;
     this.log('info', 'transfer', `sent ${hit.file.sendName} (${hit.file.size} bytes), confirmed`, { file: hit.file.sendName, size: hit.file.size });
@@ -1231,8 +1300,14 @@ export class CallerSession {
       this.log('warning', 'protocol', `M_SKIP for a file we did not send: ${arg}`);
       return;
     }
+    if (hit.file.ndStatus) {
+      // binkd: "Cannot skip ND-status, session dropped".
+      this.sendCmd(Cmd.M_ERR, 'Cannot skip ND-status');
+      throw new SessionError('protocol', `hub skipped ${hit.file.sendName}, our ND status; it cannot be skipped`);
+    }
     if (hit.current) this.dropCurrent();
     this.awaitingAck.delete(hit.file.id);
+    void this.clearStatus();
     // FTS-1026: M_SKIP = "later, please": the file stays queued, not in this session again.
     this.done.add(hit.file.id);
     this.stats.filesSkipped++;
@@ -1241,14 +1316,17 @@ export class CallerSession {
     this.stepSender();
   }
 
-  private onGet(arg: string): void {
+  private async onGet(arg: string): Promise<void> {
     const g = parseFileArgs(arg);
     if (!g) throw new SessionError('protocol', `hub sent a malformed M_GET: ${arg}`);
     const hit = this.findSent(g);
+    // binkd GET: any M_GET means the hub took our M_GOT's file into place: the status goes.
+    if (!hit?.file.ndStatus) await this.clearStatus();
     if (!hit) {
       this.log('warning', 'protocol', `M_GET for a file we are not sending: ${arg}`);
       return;
     }
+    if (hit.file.ndStatus) return this.answerStatusGet(hit.file, g.offset);
     if (g.offset < 0 || g.offset > hit.file.size) {
       // binkd answers an M_GET past the end with M_ERR and drops the session; so do we.
       this.sendCmd(Cmd.M_ERR, `Invalid M_GET: offset ${g.offset} after end of file ${hit.file.sendName} size ${hit.file.size}`);
@@ -1273,6 +1351,34 @@ export class CallerSession {
       this.resend.push({ file: hit.file, offset: g.offset });
     }
     this.stepSender();
+  }
+
+  /**
+   * binkd GET "response for status": M_FILE at the offset asked. At the file's size the hub holds
+   * it complete and unplaced: an empty frame completes it and its M_GOT follows. At 0 it placed the
+   * file already: the status goes, and our next M_FILE interrupts the (empty) transfer.
+   */
+  private async answerStatusGet(file: OutgoingFile, offset: number): Promise<void> {
+    this.sendCmd(Cmd.M_FILE, formatFileArgs(wireRef(file), offset));
+    if (offset === file.size) {
+      const b = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+      writeDataHeader(b, 0, 0);
+      if (!this.link.write(b)) this.blocked = true;
+      this.awaitingAck.set(file.id, file);
+      this.sender = { name: 'between' };
+    } else {
+      this.done.add(file.id);
+      this.sender = { name: 'between' };
+      await this.clearStatus();
+    }
+    this.stepSender();
+  }
+
+  private async clearStatus(): Promise<void> {
+    const st = this.ndStatus;
+    if (!st) return;
+    this.ndStatus = undefined;
+    await this.env.clearNdStatus?.(st);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1306,6 +1412,8 @@ export class CallerSession {
         continue;
       }
       if (s.name !== 'between') return;
+      // binkd ND: the next file is offered only after M_GOT or M_SKIP for the last one.
+      if (this.negotiated.sendNd && this.awaitingAck.size > 0) return;
       const next = this.nextToSend();
       if (next) {
         this.openNext(next.file, next.offset);
@@ -1341,6 +1449,14 @@ export class CallerSession {
   }
 
   private openNext(file: OutgoingFile, offset: number): void {
+    if (file.ndStatus) {
+      // Always -1, ND or not (binkd): only the hub knows whether it placed the file.
+      this.ndStatus = file;
+      this.sendCmd(Cmd.M_FILE, formatFileArgs(wireRef(file), -1));
+      this.log('info', 'transfer', `offering ${file.sendName} from the ND status`, { file: file.sendName });
+      this.sender = { name: 'awaitingGet', file, source: NO_SOURCE };
+      return;
+    }
     const vanished = (err: unknown): void => {
       // FTN-NOTES §4: a file that vanished is skipped with a warning, the session goes on.
       this.log('warning', 'transfer', `cannot open ${file.path}: ${errorText(err)}; skipped`, { file: file.path });
@@ -1417,7 +1533,8 @@ export class CallerSession {
       this.startStreaming(file, source, offset, 0, method);
       return;
     }
-    const nr = this.opts.nrMode || this.nrSeen;
+    // ND includes NR (binkd doc/nd-mode-ru.txt).
+    const nr = this.opts.nrMode || this.nrSeen || this.negotiated.sendNd;
     // binkd announces the method with the first offer too, even with -1 (start_file_transfer).
     const method = this.methodFor(file, 0);
     this.sendCmd(Cmd.M_FILE, this.fileArgs(file, nr ? -1 : 0, method));
@@ -1599,6 +1716,8 @@ export class CallerSession {
 
   private end(ok: boolean, error?: SessionError): void {
     if (this.ended) return;
+    // ND: a clean end means the hub has our last M_GOT; a failed one leaves the file in temp.
+    if (ok) this.placeNdPending();
     this.ended = true;
     this.stage = 'done';
     this.link.clearTimer('idle');
@@ -1633,6 +1752,9 @@ export class CallerSession {
     );
   }
 }
+
+/** The source of an ND status offer: it has no data. */
+const NO_SOURCE: SendSource = { readv: () => 0, close: () => undefined };
 
 /** End a GZ stream that is no longer wanted (M_GOT, M_SKIP, M_GET, the end). */
 function stopCompressing(s: Streaming): void {

@@ -454,9 +454,11 @@ export class Inbound {
     }
     if (length === 0) return 0;
     let why: string | undefined;
+    // A complete one (length = size) is a file received in ND mode and not yet placed (binkd's
+    // in_complete): resumed at its size, it is placed without the data coming again.
+    if (length > file.size) why = `partial has ${length} bytes, file has ${file.size}`;
     // binkd close_partial(): "partial .pkt" is dropped, never resumed.
-    if (/\.pkt$/i.test(file.name)) why = 'a partial .pkt is received again from the start';
-    else if (length >= file.size) why = `partial has ${length} bytes, file has ${file.size}`;
+    else if (length < file.size && /\.pkt$/i.test(file.name)) why = 'a partial .pkt is received again from the start';
     if (why === undefined) return length;
     this.warn(`${part}: discarding partial of ${file.name}: ${why}`);
     await fsp.unlink(part).catch(() => undefined);

@@ -14,6 +14,7 @@ import { openFileSource } from '../bso/source.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
+import { clearNdStatus, readNdStatus, writeNdStatus } from '../bso/ndstatus.js';
 import { FlagKeeper, flagBusy } from '../bso/flags.js';
 import { hubLayout } from './hubfiles.js';
 export { hubLayout } from './hubfiles.js';
@@ -97,6 +98,8 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   const touchedFlows = new Set<string>();
   const sentReqs: string[] = [];
   const byId = new Map<string, OutboundItem>();
+  /** The BSO base (for its `.stc`) of the AKA each queued file goes to. */
+  const statusBase = new Map<string, string>();
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
@@ -133,12 +136,21 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       queue: async (akas, done) => {
         const files: OutgoingFile[] = [];
         for (const aka of akas) {
+          // binkd ftnq.c: a node's ND status (.stc) goes first, before any mail.
+          const base = nodeBase(layout, aka);
+          const status = readNdStatus(base, (m) => log.warn(m, undefined, 'transfer'));
+          const statusId = `status:${base}`;
+          if (status && !done.has(statusId)) {
+            statusBase.set(statusId, base);
+            files.push({ id: statusId, path: `${base}.stc`, sendName: status.name, size: status.size, mtime: status.mtime, ndStatus: true });
+          }
           const q = await scanNode(layout, aka, { warn: (m) => log.warn(m, undefined, 'transfer') });
           queues.set(addressKey(aka), q);
           for (const item of q.items) {
             const id = itemId(item);
             if (done.has(id)) continue;
             byId.set(id, item);
+            statusBase.set(id, base);
             const sendName =
               item.kind === 'netmail' ? uniqueName('pkt', now()) : item.kind === 'req' ? uniqueName('req', now()) : basename(item.path);
             files.push({ id, path: item.path, sendName, size: item.size, mtime: item.mtime });
@@ -158,6 +170,14 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
         if (item.flow) touchedFlows.add(item.flow.flowPath);
       },
       openSource: (file) => openFileSource(file.path),
+      setNdStatus: async (file) => {
+        const base = statusBase.get(file.id);
+        if (base) await writeNdStatus(base, { name: file.sendName, size: file.size, mtime: file.mtime });
+      },
+      clearNdStatus: async (file) => {
+        const base = statusBase.get(file.id);
+        if (base) clearNdStatus(base);
+      },
       offer: (file, secure) => inbound.offer(file, secure),
       openPartial: (file, offset) => inbound.open(file, offset),
       complete: (file, partial, secure) => inbound.complete(file, partial, secure),
