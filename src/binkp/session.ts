@@ -506,6 +506,8 @@ export class CallerSession {
   private readonly getsPending = new Map<string, number>();
   /** Received files being placed by env.complete(). */
   private readonly completing = new Set<Promise<void>>();
+  /** ND files being placed after their M_GOT went out (see place()). */
+  private readonly placing = new Set<Promise<void>>();
   private stopAfterBatch = false;
   /** The link refused more file data until drained(). */
   private blocked = false;
@@ -1222,11 +1224,16 @@ export class CallerSession {
     this.checkBatchEnd();
   }
 
-  /** Place a complete file; `ack` = send its M_GOT when done (ND sent it already). */
+  /**
+   * Place a complete file; `ack` = send its M_GOT when done. ND files were acknowledged already:
+   * their placement is not part of the batch (the hub's next frames may come meanwhile, its next
+   * M_EOB too), but the session's end waits for it.
+   */
   private place(file: IncomingFile, partial: PartialFile, ack = true): void {
+    const set = ack ? this.completing : this.placing;
     const placed = this.env.complete(file, partial, this.secure).then(
       (path) => {
-        this.completing.delete(placed);
+        set.delete(placed);
         if (this.ended && ack) return;
         this.stats.filesReceived++;
         this.receivedPaths.push(path);
@@ -1236,11 +1243,11 @@ export class CallerSession {
         this.checkBatchEnd();
       },
       (err: unknown) => {
-        this.completing.delete(placed);
+        set.delete(placed);
         this.failFrom(err);
       },
     );
-    this.completing.add(placed);
+    set.add(placed);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1731,7 +1738,7 @@ export class CallerSession {
     const closePartial = r.name === 'receiving' ? r.partial.close().catch(() => undefined) : Promise.resolve();
     this.link.close(ok, error?.kind === 'timeout' ? TIMEOUT_LINGER_MS : ABORT_LINGER_MS);
     const shown = error && new SessionError(error.kind, shownText(error.message, 1000), { cause: error.cause, ...(error.remote === undefined ? {} : { remote: error.remote }) });
-    void Promise.allSettled([closePartial, ...this.completing]).then(() =>
+    void Promise.allSettled([closePartial, ...this.completing, ...this.placing]).then(() =>
       this.settle({
         ok,
         ...(shown ? { error: shown } : {}),

@@ -5,11 +5,14 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Cleanups } from '../helpers/interop.js';
 import { sha256 } from '../helpers/node.js';
 import { rawCall } from '../helpers/rawcaller.js';
+import { cutAfterFrame } from '../helpers/cutproxy.js';
+import { Cmd } from '../../src/binkp/commands.js';
 
 const HUB = '2:5020/1@fidonet';
 const US = '2:5020/77@fidonet';
@@ -173,5 +176,71 @@ describe('fnpoll now against binkd: extensions', () => {
     const log = await hub.waitForLog(/done \(from .*\)/);
     assertBinkdOk(log);
     assert.doesNotMatch(log, /CRYPT/);
+  });
+});
+
+describe('ND against binkd: a session killed in the M_GOT window', () => {
+  test('we send: the confirmed file is not sent again, and binkd places it once (binkd -nd, use_nd = yes)', async () => {
+    const hub = await cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD, flags: '-nd' }] });
+    const proxy = await cutAfterFrame(hub.port, 'down', Cmd.M_GOT);
+    cleanups.push(() => proxy.close());
+    // First session through the relay, which cuts right after binkd's M_GOT for our file.
+    const node = await cleanups.makeNode({ address: US, hubs: [{ name: 'hub', address: HUB, port: proxy.port, password: PASSWORD, extra: { use_nd: 'yes' } }] });
+    const data = textPacket(6000, 21);
+    const path = await node.file('ndfile.bin', data, MTIME);
+    await node.outboundFile(`${HUB_BSO}.flo`, `^${path}\n`);
+    const r1 = await node.run(['now']);
+    assert.equal(r1.code, 1, `the cut session fails\n${r1.stderr}`);
+    await proxy.cut;
+    const log1 = await hub.waitForLog(/done \(from .*\)|session closed|\[\d+\] done/);
+    assert.match(log1, /we are in ND mode|remote is in ND mode/, log1);
+    assert.match(log1, /complete received, waiting for renaming|ndfile\.bin/);
+    // Confirmed: deleted on our side, remembered in binkd's own status format.
+    assert.equal(existsSync(path), false, 'the confirmed file was deleted');
+    const stc = join(node.outbound, `${HUB_BSO}.stc`);
+    assert.equal(readFileSync(stc, 'latin1'), `ndfile.bin 6000 ${MTIME}`);
+    assert.equal(existsSync(join(hub.inbound, 'ndfile.bin')), false, 'binkd has not placed it yet');
+
+    // Second session, straight to binkd: the status goes first, without data.
+    await writeFile(node.configPath, (await readFile(node.configPath, 'utf8')).replace(`hub_port = ${proxy.port}`, `hub_port = ${hub.port}`));
+    const before = (await hub.log()).length;
+    const r2 = await node.run(['now']);
+    assert.equal(r2.code, 0, r2.stderr);
+    await hub.waitForLog(/done \(from 2:5020\/77@fidonet, OK/);
+    const log2 = (await hub.log()).slice(before);
+    assert.match(log2, /receiving ndfile\.bin \(6000 byte\(s\), off 6000\)/, log2);
+    assert.equal(sha256(await readFile(join(hub.inbound, 'ndfile.bin'))), sha256(data));
+    assert.deepEqual((await readdir(hub.inbound)).filter((n) => n.startsWith('ndfile')), ['ndfile.bin'], 'placed once');
+    assert.equal(existsSync(stc), false, 'the status is gone');
+  });
+
+  test('binkd sends: our M_GOT reached binkd, we were cut before placing; next session places it, no data again', async () => {
+    const hub = await cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD, flags: '-nd' }] });
+    const data = textPacket(7000, 22);
+    const hubPath = join(hub.dir, 'fromhub.bin');
+    await writeFile(hubPath, data);
+    await writeFile(`${hub.outboundFor(US)}.flo`, `^${hubPath}\n`);
+    const proxy = await cutAfterFrame(hub.port, 'up', Cmd.M_GOT);
+    cleanups.push(() => proxy.close());
+    const node = await cleanups.makeNode({ address: US, hubs: [{ name: 'hub', address: HUB, port: proxy.port, password: PASSWORD, extra: { use_nd: 'yes' } }] });
+    const r1 = await node.run(['now']);
+    assert.equal(r1.code, 1, r1.stderr);
+    await proxy.cut;
+    assert.deepEqual(await node.listInbound(), [], 'not placed: binkd may not have our M_GOT');
+    assert.deepEqual((await readdir(node.tempInbound)).filter((n) => n.endsWith('.part')).length, 1, 'kept complete in the temp inbound');
+    // binkd took our M_GOT: its file is gone and its status names it.
+    await hub.waitForLog(/fromhub\.bin/);
+    for (let i = 0; i < 100 && existsSync(hubPath); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(existsSync(hubPath), false, 'binkd deleted its confirmed file');
+
+    await writeFile(node.configPath, (await readFile(node.configPath, 'utf8')).replace(`hub_port = ${proxy.port}`, `hub_port = ${hub.port}`));
+    const before = (await hub.log()).length;
+    const r2 = await node.run(['now']);
+    assert.equal(r2.code, 0, r2.stderr);
+    await hub.waitForLog(/done \(from 2:5020\/77@fidonet, OK/);
+    const log2 = (await hub.log()).slice(before);
+    assert.equal(sha256(await readFile(join(node.inbound, 'fromhub.bin'))), sha256(data));
+    assert.deepEqual((await readdir(node.inbound)).filter((n) => n.startsWith('fromhub')), ['fromhub.bin']);
+    assert.doesNotMatch(log2, /sent: .*fromhub\.bin \(7000/, 'no data sent again');
   });
 });
