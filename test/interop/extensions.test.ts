@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Cleanups } from '../helpers/interop.js';
+import type { BinkdHub } from '../helpers/binkd.js';
 import { sha256 } from '../helpers/node.js';
 import { rawCall } from '../helpers/rawcaller.js';
 import { cutAfterFrame } from '../helpers/cutproxy.js';
@@ -31,6 +32,14 @@ function textPacket(size: number, seed: number): Buffer {
   return Buffer.from(out.slice(0, size), 'latin1');
 }
 
+/** Put `data` in the hub's outbound for us (a `^` line in its flow file); returns the path. */
+async function queueAtHub(hub: BinkdHub, name: string, data: Buffer): Promise<string> {
+  const path = join(hub.dir, name);
+  await writeFile(path, data);
+  await writeFile(`${hub.outboundFor(US)}.flo`, `^${path}\n`);
+  return path;
+}
+
 const cleanups = new Cleanups();
 after(() => cleanups.run());
 
@@ -38,9 +47,7 @@ describe('binkd extensions, byte level', () => {
   test('CRYPT: binkd says "session in CRYPT mode"; files cross intact both ways', async () => {
     const hub = await cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
     const down = textPacket(50_000, 1);
-    const downPath = join(hub.dir, 'down.bin');
-    await writeFile(downPath, down);
-    await writeFile(`${hub.outboundFor(US)}.flo`, `^${downPath}\n`);
+    await queueAtHub(hub, 'down.bin', down);
     const up = textPacket(70_000, 2);
 
     const r = await rawCall({
@@ -77,9 +84,7 @@ describe('binkd extensions, byte level', () => {
       extraConfig: 'zallow *.pkt',
     });
     const down = textPacket(120_000, 3);
-    const downPath = join(hub.dir, 'a1b2c3d4.pkt');
-    await writeFile(downPath, down);
-    await writeFile(`${hub.outboundFor(US)}.flo`, `^${downPath}\n`);
+    await queueAtHub(hub, 'a1b2c3d4.pkt', down);
     const up = textPacket(90_000, 4);
 
     const r = await rawCall({
@@ -123,9 +128,7 @@ describe('fnpoll now against binkd: extensions', () => {
   test('GZ both ways: binkd logs both streams; hashes match; the session line names GZ', async () => {
     const hub = await cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD }], extraConfig: 'zallow *.pkt' });
     const down = textPacket(300_000, 5);
-    const downPath = join(hub.dir, 'beefcafe.pkt');
-    await writeFile(downPath, down);
-    await writeFile(`${hub.outboundFor(US)}.flo`, `^${downPath}\n`);
+    await queueAtHub(hub, 'beefcafe.pkt', down);
     const node = await fnpollNode(hub);
     const up = textPacket(400_000, 6);
     await node.outboundFile(`${HUB_BSO}.flo`, `^${await node.file('0123abcd.pkt', up)}\n`);
@@ -148,9 +151,7 @@ describe('fnpoll now against binkd: extensions', () => {
   test('CRYPT both ways with use_crypt = yes: "session in CRYPT mode", files intact', async () => {
     const hub = await cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD }] });
     const down = textPacket(200_000, 7);
-    const downPath = join(hub.dir, 'crypted.bin');
-    await writeFile(downPath, down);
-    await writeFile(`${hub.outboundFor(US)}.flo`, `^${downPath}\n`);
+    await queueAtHub(hub, 'crypted.bin', down);
     const node = await fnpollNode(hub, { use_crypt: 'yes' });
     const up = textPacket(250_000, 8);
     await node.outboundFile(`${HUB_BSO}.flo`, `^${await node.file('secret.bin', up)}\n`);
@@ -217,9 +218,7 @@ describe('ND against binkd: a session killed in the M_GOT window', () => {
   test('binkd sends: our M_GOT reached binkd, we were cut before placing; next session places it, no data again', async () => {
     const hub = await cleanups.startHub({ address: HUB, nodes: [{ address: US, password: PASSWORD, flags: '-nd' }] });
     const data = textPacket(7000, 22);
-    const hubPath = join(hub.dir, 'fromhub.bin');
-    await writeFile(hubPath, data);
-    await writeFile(`${hub.outboundFor(US)}.flo`, `^${hubPath}\n`);
+    const hubPath = await queueAtHub(hub, 'fromhub.bin', data);
     const proxy = await cutAfterFrame(hub.port, 'up', Cmd.M_GOT);
     cleanups.push(() => proxy.close());
     const node = await cleanups.makeNode({ address: US, hubs: [{ name: 'hub', address: HUB, port: proxy.port, password: PASSWORD, extra: { use_nd: 'yes' } }] });
