@@ -52,6 +52,9 @@ class StreamLink implements SessionLink {
   private endWhenReleased = false;
   /** binkd CRYPT: our outgoing keys, from M_OK on. */
   private encrypt: CryptKeys | undefined;
+  /** Resolves when close() is called: held writes stop waiting for tokens. */
+  private readonly closingNow: Promise<void>;
+  private markClosing!: () => void;
   readonly closed: Promise<void>;
 
   constructor(
@@ -61,6 +64,7 @@ class StreamLink implements SessionLink {
   ) {
     this.timers = opts.timers ?? realTimers;
     this.throttle = opts.throttle?.active ? opts.throttle : undefined;
+    this.closingNow = new Promise<void>((resolve) => (this.markClosing = resolve));
     this.decoder = new FrameDecoder({
       command: (id, arg) => session.command(id, arg),
       data: (piece) => session.data(piece),
@@ -139,7 +143,8 @@ class StreamLink implements SessionLink {
     this.releasing = true;
     while (this.held.length > 0 && !this.stream.destroyed) {
       const w = this.held[0]!;
-      if (!this.closing) await this.throttle!.take(w.bytes.length);
+      // Once closing, what is held goes at once: our M_ERR waits behind it.
+      if (!this.closing) await Promise.race([this.throttle!.take(w.bytes.length), this.closingNow]);
       this.held.shift();
       if (!this.stream.write(w.bytes, w.release)) await this.drainOrClose();
     }
@@ -206,6 +211,7 @@ class StreamLink implements SessionLink {
   close(_ok: boolean, lingerMs: number): void {
     if (this.closing) return;
     this.closing = true;
+    this.markClosing();
     this.cancel('idle');
     this.cancel('session');
     this.paused = 0;

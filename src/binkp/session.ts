@@ -633,8 +633,7 @@ export class CallerSession {
   timerExpired(timer: SessionTimer): void {
     if (this.ended) return;
     if (timer === 'session') {
-      const s = Math.round((this.opts.sessionTimeout ?? 0) / 1000);
-      this.fail('timeout', `session took longer than session_timeout (${s} s)`);
+      this.fail('timeout', `session took longer than session_timeout (${(this.opts.sessionTimeout ?? 0) / 1000} s)`);
       return;
     }
     const idle = this.now() - this.lastProgress;
@@ -643,7 +642,7 @@ export class CallerSession {
       return;
     }
     const what = this.stage === 'transfer' ? 'no transfer progress' : 'no data from hub';
-    this.fail('timeout', `${what} for ${Math.round(this.idleTimeout / 1000)} s (idle_timeout) during ${this.stage}`);
+    this.fail('timeout', `${what} for ${this.idleTimeout / 1000} s (idle_timeout) during ${this.stage}`);
   }
 
   /** End the session now (signal, run timeout): the hub gets M_ERR `reason`. Partials are kept. */
@@ -1128,7 +1127,8 @@ export class CallerSession {
   private async onCompressedData(r: Receiving, piece: Buffer): Promise<void> {
     let plain: Buffer;
     try {
-      plain = await r.z!.push(piece);
+      // zlib keeps the chunk until it ran: a copy, as the piece may view a reused read buffer.
+      plain = await r.z!.push(Buffer.from(piece));
     } catch (err) {
       if (!(err instanceof DecompressError)) throw err;
       r.z!.close();
