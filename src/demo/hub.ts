@@ -163,8 +163,11 @@ export interface ScriptedHubOptions {
   loginOptions?: string[];
   /** Send these files with this fifth M_FILE token; `BZ2` data is not real bzip2 (fnpoll refuses it with NZ). */
   sendMethod?: 'GZ' | 'BZ2';
-  /** Fault: flip one byte of each named file as it goes out (once per session), after its CRC was taken. */
-  corruptByte?: { name: string; offset: number } | { name: string; offset: number }[];
+  /**
+   * Fault: flip one byte of each named file as it goes out (once per session), after its CRC was
+   * taken; `wire: true` flips it in what goes on the wire instead (the compressed stream).
+   */
+  corruptByte?: { name: string; offset: number; wire?: boolean } | { name: string; offset: number; wire?: boolean }[];
   /** Keep partially received files between sessions and ask for the rest (default true, as binkd). */
   keepPartials?: boolean;
   /** Receive a file again that was already received complete (default false: M_GOT at once, as binkd). */
@@ -633,16 +636,20 @@ export class HubSession {
   private wireData(file: HubFile, offset: number, extra: string): Buffer {
     let data = file.data.subarray(offset);
     const faults = this.opts.corruptByte === undefined ? [] : [this.opts.corruptByte].flat();
-    const fault = faults.find((x) => x.name === file.name);
-    if (fault && !this.corrupted.has(file.name) && fault.offset >= offset && fault.offset < file.data.length) {
+    const fault = faults.find((x) => x.name === file.name && !this.corrupted.has(file.name));
+    const flip = (bytes: Buffer, at: number): Buffer => {
+      if (!fault || at < 0 || at >= bytes.length) return bytes;
       this.corrupted.add(file.name);
-      data = Buffer.from(data);
-      data[fault.offset - offset]! ^= 0xff;
-    }
-    if (extra === ' GZ') return compressWhole('GZ', data);
+      const copy = Buffer.from(bytes);
+      copy[at]! ^= 0xff;
+      return copy;
+    };
+    if (fault && !fault.wire) data = flip(data, fault.offset - offset);
+    let wire = data;
+    if (extra === ' GZ') wire = compressWhole('GZ', data);
     // Not bzip2: a caller that took it would fail, which is what the test wants to rule out.
-    if (extra === ' BZ2') return Buffer.concat([Buffer.from('BZh9'), data]);
-    return data;
+    else if (extra === ' BZ2') wire = Buffer.concat([Buffer.from('BZh9'), data]);
+    return fault?.wire ? flip(wire, fault.offset) : wire;
   }
 
   // ---- commands ------------------------------------------------------------------------------

@@ -532,6 +532,24 @@ describe('callHub: protocol extensions', () => {
     assert.deepEqual(await readFile(join(f.node.insecureInbound, 'bz.txt')), down);
   });
 
+  test('GZ data that does not decompress: asked for again uncompressed (M_GET ... NZ), arrives whole', T, async () => {
+    const down = textLike(30_000, 14);
+    const hub = await startHub({
+      loginOptions: ['EXTCMD', 'GZ'],
+      sendMethod: 'GZ',
+      files: [hubFile('broken.txt', down)],
+      // The zlib header's first byte: "incorrect header check" at once.
+      corruptByte: { name: 'broken.txt', offset: 0, wire: true },
+    });
+    const f = await makeNode(hub.port);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.deepEqual(commands(c.log, 'in', 'M_GET'), ['broken.txt 30000 1700000000 0 NZ']);
+    assert.deepEqual(commands(c.log, 'out', 'M_FILE'), ['broken.txt 30000 1700000000 0 GZ', 'broken.txt 30000 1700000000 0']);
+    assert.deepEqual(await readFile(join(f.node.insecureInbound, 'broken.txt')), down);
+    assert.ok(warnings(c.sink).some((w) => /broken\.txt: GZ data does not decompress: .*asking for it again uncompressed from 0 \(NZ\)/.test(w)));
+  });
+
   test('CRC (FTS-1030): checksums both ways when both offer CRC; none with use_crc = no', T, async () => {
     const down = Buffer.from('from the hub, with a checksum');
     const hub = await startHub({ loginOptions: ['CRC'], files: [hubFile('down.txt', down)] });
