@@ -532,6 +532,30 @@ describe('callHub: protocol extensions', () => {
     assert.deepEqual(await readFile(join(f.node.insecureInbound, 'bz.txt')), down);
   });
 
+  test('GZ with NR (the hub offers -1) and a resume (we send from its offset): a fresh zlib stream per M_FILE', T, async () => {
+    const down = textLike(50_000, 15);
+    const up = textLike(40_000, 16);
+    const hub = await startHub({
+      loginOptions: ['EXTCMD', 'GZ'],
+      sendMethod: 'GZ',
+      nr: true,
+      files: [hubFile('nrdown.txt', down)],
+      // The hub asks for our file from 10000 on, as for a partial it holds.
+      getOffset: { name: 'gzup.txt', offset: 10_000 },
+    });
+    const f = await makeNode(hub.port);
+    await f.node.outboundFile(`${HUB_BASE}.flo`, `^${await f.node.file('gzup.txt', up)}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    // NR: the method goes with the -1 offer and again with the M_FILE that carries the data.
+    assert.deepEqual(commands(c.log, 'out', 'M_FILE'), ['nrdown.txt 50000 1700000000 -1 GZ', 'nrdown.txt 50000 1700000000 0 GZ']);
+    assert.deepEqual(await readFile(join(f.node.insecureInbound, 'nrdown.txt')), down);
+    const ours = inFiles(c.log);
+    assert.match(ours[0]!, /^gzup\.txt 40000 \d+ 0 GZ$/);
+    assert.match(ours[1]!, /^gzup\.txt 40000 \d+ 10000 GZ$/);
+    assert.deepEqual(c.log.received[0]!.data, up.subarray(10_000), 'a new stream from the offset');
+  });
+
   test('GZ data that does not decompress: asked for again uncompressed (M_GET ... NZ), arrives whole', T, async () => {
     const down = textLike(30_000, 14);
     const hub = await startHub({
