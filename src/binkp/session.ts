@@ -606,7 +606,8 @@ export class CallerSession {
       return;
     }
     try {
-      void this.onData(piece);
+      // Plain data: synchronous (a GZ receiver went through handle() above).
+      this.onData(piece)?.catch((err: unknown) => this.failFrom(err));
     } catch (err) {
       this.failFrom(err);
     }
@@ -1314,7 +1315,7 @@ export class CallerSession {
     }
     if (hit.current) this.dropCurrent();
     this.awaitingAck.delete(hit.file.id);
-    void this.clearStatus();
+    this.clearStatus().catch((err: unknown) => this.failFrom(err));
     // FTS-1026: M_SKIP = "later, please": the file stays queued, not in this session again.
     this.done.add(hit.file.id);
     this.stats.filesSkipped++;
