@@ -21,9 +21,15 @@ export const DEFAULT_COMPRESSION_THRESHOLD = 1024;
 
 /**
  * Names of files that are compressed already, so recompressing only costs CPU: arcmail bundles
- * (`*.su0`..`*.sa9`, letters too, as binkd's sample `zdeny` lists them) and archive formats.
+ * (`*.su0`..`*.sa9`, letters too, as binkd's sample `zdeny` lists them), archive formats, and the
+ * compressed media and containers that file echoes carry.
  */
-const PRECOMPRESSED = /\.(?:(?:su|mo|tu|we|th|fr|sa)[0-9a-z]|zip|gz|tgz|bz2|tbz2?|xz|txz|zst|7z|rar|r[0-9]{2}|arj|a[0-9]{2}|lzh|lha|ha|cab|z[0-9]{2})$/i;
+const PRECOMPRESSED = new RegExp(
+  '\\.(?:(?:su|mo|tu|we|th|fr|sa)[0-9a-z]' +
+    '|zip|gz|tgz|bz2|tbz2?|xz|txz|zst|lz|lzma|lz4|7z|rar|r[0-9]{2}|arj|a[0-9]{2}|lzh|lha|ha|cab|z[0-9]{2}|jar|apk' +
+    '|jpe?g|png|gif|webp|mp3|m4a|ogg|opus|flac|mp4|mkv|avi|mov|webm|epub|docx|xlsx|pptx|odt|ods)$',
+  'i',
+);
 
 export function isPrecompressed(name: string): boolean {
   return PRECOMPRESSED.test(name);

@@ -98,11 +98,11 @@ describe('GZ: binkd per-file compression', () => {
   });
 
   test('already compressed files are never recompressed; small files go plain', () => {
-    for (const name of ['0000fffe.su0', '0000FFFE.MO9', 'x.TUa', 'y.we1', 'z.th7', 'a.fr3', 'b.sa0', 'f.zip', 'f.gz', 'f.tgz', 'f.rar', 'f.7z', 'f.bz2', 'f.arj', 'f.xz']) {
+    for (const name of ['0000fffe.su0', '0000FFFE.MO9', 'x.TUa', 'y.we1', 'z.th7', 'a.fr3', 'b.sa0', 'f.zip', 'f.gz', 'f.tgz', 'f.rar', 'f.7z', 'f.bz2', 'f.arj', 'f.xz', 'pic.JPG', 'song.mp3', 'clip.mp4']) {
       assert.equal(isPrecompressed(name), true, name);
       assert.equal(chooseMethod({ name, size: 1 << 20 }, ['GZ'], 1024), undefined, name);
     }
-    for (const name of ['12345678.pkt', 'file.tic', 'nodelist.123', 'readme.txt', 'sub.summary']) {
+    for (const name of ['12345678.pkt', 'file.tic', 'nodelist.123', 'readme.txt', 'sub.summary', 'zip.txt', 'su0', 'x.sux1']) {
       assert.equal(isPrecompressed(name), false, name);
     }
     assert.equal(chooseMethod({ name: 'a.pkt', size: 1024 }, ['GZ'], 1024), 'GZ');
