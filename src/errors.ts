@@ -4,6 +4,8 @@
  * --debug).
  */
 
+import { shownText } from './binkp/untrusted.js';
+
 /** Process exit codes: part of the interface, documented in README.md. */
 export const ExitCode = {
   OK: 0,
@@ -34,12 +36,16 @@ export class FnpollError extends Error {
   }
 }
 
-/** A configuration problem. `problems` holds one line per problem (file, section, key, value). */
+/**
+ * A configuration problem. `problems` holds one line per problem (file, section, key, value).
+ * A problem quotes what the file holds, which may be anything (a damaged file, a stray ESC or
+ * `\r` in a value): control characters are escaped here, so each problem prints as one line.
+ */
 export class ConfigError extends FnpollError {
   override name = 'ConfigError';
   readonly problems: string[];
   constructor(problems: string[] | string, options?: { cause?: unknown }) {
-    const list = Array.isArray(problems) ? problems : [problems];
+    const list = (Array.isArray(problems) ? problems : [problems]).map((p) => shownText(p, Infinity));
     super('ECONFIG', list.join('\n'), { ...options, exitCode: ExitCode.CONFIG });
     this.problems = list;
   }

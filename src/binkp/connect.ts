@@ -32,6 +32,39 @@ export interface RunOptions {
   timers?: Timers;
 }
 
+/** Bytes of one read from a socket we dialled ourselves. */
+const READ_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * Sockets made by dialTcp() read into one reused buffer (net's `onread`) instead of a fresh one
+ * per read: 200 MB received is then no longer 200 MB of garbage. Their reads reach the link
+ * through here; any other Duplex (TLS, a proxy tunnel) emits 'data' as usual.
+ */
+const reusedReads = new WeakMap<Duplex, ReusedReader>();
+
+/** Reads of a dialled socket; those before the link attached are kept (copied) for it. */
+class ReusedReader {
+  private deliver: ((chunk: Buffer) => void) | undefined;
+  private early: Buffer[] = [];
+
+  read(chunk: Buffer): boolean {
+    if (this.deliver) this.deliver(chunk);
+    else this.early.push(Buffer.from(chunk));
+    return true;
+  }
+
+  attach(deliver: (chunk: Buffer) => void): void {
+    this.deliver = deliver;
+    for (const chunk of this.early.splice(0)) deliver(chunk);
+  }
+}
+
+/**
+ * Bytes queued in the stream before the session is told to wait for 'drain'. Node's default
+ * high-water mark (16 KiB) would stop a run of small packets after two of them.
+ */
+const WRITE_HIGH_WATER = 256 * 1024;
+
 /** Why input is paused; reading resumes when no reason is left. */
 const PAUSED_BY_SESSION = 1;
 const PAUSED_BY_THROTTLE = 2;
@@ -76,7 +109,9 @@ class StreamLink implements SessionLink {
         session.remoteClosed();
       });
     });
-    stream.on('data', (chunk: Buffer) => this.received(chunk));
+    const reused = reusedReads.get(stream);
+    if (reused) reused.attach((chunk) => this.received(chunk));
+    else stream.on('data', (chunk: Buffer) => this.received(chunk));
     stream.on('end', () => session.remoteClosed());
     // An error (e.g. a reset right after the hub's M_ERR) is judged like a close: frames that
     // already arrived are handled first, so the hub's own words are not lost.
@@ -96,6 +131,7 @@ class StreamLink implements SessionLink {
       this.session.badFrame(errorText(err));
       return;
     }
+    this.session.endOfRead();
     // bandwidth_limit on receiving: stop reading until the tokens for this chunk are there; TCP
     // backpressure then slows the hub.
     if (this.throttle && !this.closing) {
@@ -134,7 +170,8 @@ class StreamLink implements SessionLink {
         this.stream.uncork();
       });
     }
-    return this.stream.write(bytes, release);
+    // false with less than WRITE_HIGH_WATER queued: go on; the stream still emits 'drain'.
+    return this.stream.write(bytes, release) || this.stream.writableLength < WRITE_HIGH_WATER;
   }
 
   /** bandwidth_limit on sending: each write waits for its tokens, in order. */
@@ -263,23 +300,31 @@ function dialError(err: NodeJS.ErrnoException, target: DialTarget): SessionError
 }
 
 /** TCP connect bounded by `timeoutMs`. */
-export function dialTcp(target: DialTarget, timeoutMs: number): Promise<Socket> {
+export function dialTcp(target: DialTarget, timeoutMs: number, timers: Timers = realTimers): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: target.host, port: target.port });
-    const timer = setTimeout(() => {
+    const reader = new ReusedReader();
+    const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const socket = netConnect({
+      host: target.host,
+      port: target.port,
+      // Each read is handled before the next one reuses the buffer: the session copies what it
+      // keeps (frames queued behind an env call, data for zlib; command payloads, CRYPT input and
+      // PLZ frames are copied by the decoder).
+      onread: { buffer, callback: (n: number, buf: Uint8Array) => reader.read(Buffer.from(buf.buffer, buf.byteOffset, n)) },
+    });
+    reusedReads.set(socket, reader);
+    const cancelTimer = timers.set(timeoutMs, () => {
       socket.destroy();
-      reject(
-        new SessionError('timeout', `no connection to ${target.host}:${target.port} within connect_timeout (${Math.round(timeoutMs / 1000)} s)`),
-      );
-    }, timeoutMs);
+      reject(new SessionError('timeout', `no connection to ${target.host}:${target.port} within connect_timeout (${timeoutMs / 1000} s)`));
+    });
     socket.once('connect', () => {
-      clearTimeout(timer);
+      cancelTimer();
       socket.removeAllListeners('error');
       socket.setNoDelay(true);
       resolve(socket);
     });
     socket.once('error', (err) => {
-      clearTimeout(timer);
+      cancelTimer();
       socket.destroy();
       reject(dialError(err, target));
     });

@@ -56,6 +56,8 @@ const WRITE_BUFFERS = 3;
 const CRAM_IN_TEXT = /(CRAM-[A-Za-z0-9/]+-)[0-9a-fA-F]+/g;
 /** Frames queued behind a pending env call before input is paused. */
 const MAX_QUEUED_INPUTS = 512;
+/** Data pieces gathered for one write to the partial at most (IOV_MAX is 1024). */
+const MAX_GATHERED_PIECES = 512;
 /**
  * M_NUL keys kept for the result (FTS-1026 §6.1 and binkd's TRF/PHN/FREQ); anything else a hub
  * says is logged at debug and dropped, so a chattering hub cannot grow our memory.
@@ -124,10 +126,11 @@ export interface PartialFile {
   /** Close and remove the partial: its data must not be kept (a CRC mismatch). */
   discard?(): Promise<void>;
   /**
-   * Write a chunk before returning (synchronously: while it runs no more input is read, which is
-   * the backpressure). Throws IoError when the write fails (disk full, ...).
+   * Append `chunks` (the data of one socket read, in order) before returning: synchronously, so
+   * no more input is read while it runs, which is the backpressure. Throws IoError when the write
+   * fails (disk full, ...).
    */
-  write(chunk: Buffer): void;
+  write(chunks: readonly Buffer[]): void;
   /**
    * Flush and close, keeping the partial for a later resume (FTS-1026 §5.5: an interrupted file
    * "MUST be saved as unfinished"). Rejects with the write error, if any.
@@ -242,6 +245,8 @@ export interface SessionOptions {
   sessionTimeout?: number;
   env: SessionEnv;
   log?: SessionLogger;
+  /** Whether `log` wants this level; debug lines are not even built when it does not. */
+  logEnabled?: (level: LogLevel) => boolean;
   /** The clock, ms: for idle accounting and the result's times. */
   now: () => number;
   /** Extra time info for `TIME`; defaults to the current date. */
@@ -508,6 +513,12 @@ export class CallerSession {
   private readonly completing = new Set<Promise<void>>();
   /** ND files being placed after their M_GOT went out (see place()). */
   private readonly placing = new Set<Promise<void>>();
+  /**
+   * Data of the file being received, gathered over one socket read and written with one call at
+   * its end (or before the next command): one syscall per read instead of one per 4 KiB frame.
+   */
+  private gathered: Buffer[] = [];
+  private gatheredBytes = 0;
   private stopAfterBatch = false;
   /** The link refused more file data until drained(). */
   private blocked = false;
@@ -592,22 +603,35 @@ export class CallerSession {
 
   /**
    * (Part of) a data frame's payload from the hub. The hot path of receiving: with nothing
-   * queued ahead of it, the piece goes straight to the partial file.
+   * queued ahead of it, the piece goes to the partial file by the end of this read (`endOfRead`).
+   * `piece` is valid only until then: the link may reuse its buffer for the next read.
    */
   data(piece: Buffer): void {
     if (this.ended) return;
     if (this.busy || this.inputHead < this.inputs.length) {
-      this.enqueue({ kind: 'data', piece });
+      // Copied: the link may reuse its read buffer once this read is handled.
+      this.enqueue({ kind: 'data', piece: Buffer.from(piece) });
       return;
     }
-    // Decompressing waits for zlib: the frames behind it queue.
+    // Decompressing waits for zlib, which keeps the piece meanwhile: a copy, as for the queue;
+    // the frames behind it queue.
     if (this.receiver.name === 'receiving' && this.receiver.z) {
-      this.handle({ kind: 'data', piece });
+      this.handle({ kind: 'data', piece: Buffer.from(piece) });
       return;
     }
     try {
       // Plain data: synchronous (a GZ receiver went through handle() above).
       this.onData(piece)?.catch((err: unknown) => this.failFrom(err));
+    } catch (err) {
+      this.failFrom(err);
+    }
+  }
+
+  /** The end of one read from the connection: what was gathered goes to the file now. */
+  endOfRead(): void {
+    if (this.gatheredBytes === 0 || this.ended) return;
+    try {
+      this.flushGathered();
     } catch (err) {
       this.failFrom(err);
     }
@@ -667,12 +691,18 @@ export class CallerSession {
     this.logFn(level, category, shownText(message, 1000), fields);
   }
 
+  private get debugging(): boolean {
+    return this.opts.logEnabled?.('debug') ?? true;
+  }
+
   private sendCmd(id: number, text: string | Buffer = ''): void {
     if (this.ended) return;
     if (this.stage === 'transfer') this.batch.msgs++;
     if (id === Cmd.M_ERR || id === Cmd.M_BSY) this.fatalSent = true;
-    const shown = id === Cmd.M_PWD ? '********' : typeof text === 'string' ? text : '<binary>';
-    this.log('debug', 'protocol', `send ${commandName(id)} ${shown}`.trimEnd());
+    if (this.debugging) {
+      const shown = id === Cmd.M_PWD ? '********' : typeof text === 'string' ? text : '<binary>';
+      this.log('debug', 'protocol', `send ${commandName(id)} ${shown}`.trimEnd());
+    }
     this.link.write(encodeCommand(id, text));
   }
 
@@ -757,16 +787,24 @@ export class CallerSession {
       }
     }
     if (this.ended || this.busy) return;
+    try {
+      this.flushGathered();
+    } catch (err) {
+      this.failFrom(err);
+      return;
+    }
     if (this.closeSeen !== undefined) this.judgeClose();
     else this.checkBatchEnd();
   }
 
   private onCommand(id: number, argBuf: Buffer): void | Promise<void> {
+    // Data before this command is in the file before the command is acted on.
+    this.flushGathered();
     const arg = argText(argBuf);
     if (this.stage === 'transfer') this.batch.msgs++;
     else this.progressed();
     // FTS-1027 challenges are as secret as digests: never in a log, at any level.
-    this.log('debug', 'protocol', `recv ${commandName(id)} ${arg.replace(CRAM_IN_TEXT, '$1<challenge>')}`.trimEnd());
+    if (this.debugging) this.log('debug', 'protocol', `recv ${commandName(id)} ${arg.replace(CRAM_IN_TEXT, '$1<challenge>')}`.trimEnd());
     switch (id) {
       case Cmd.M_NUL:
         return this.onNul(arg);
@@ -1107,17 +1145,39 @@ export class CallerSession {
     // is the tail of a GZ stream (its trailer) that comes after the file was complete.
     if (r.name !== 'receiving' || piece.length === 0) return;
     if (r.z) return this.onCompressedData(r, piece);
-    this.write(r, piece);
+    this.gather(r, piece);
   }
 
-  private write(r: Receiving, plain: Buffer): void {
-    if (r.partial.received + plain.length > r.file.size) {
+  /**
+   * Plain bytes of the file: gathered, to be written with the rest of this read (flushGathered);
+   * the last ones at once, and the file is complete.
+   */
+  private gather(r: Receiving, plain: Buffer): void {
+    const have = r.partial.received + this.gatheredBytes + plain.length;
+    if (have > r.file.size) {
       throw new SessionError('protocol', `hub sent more data than the ${r.file.size} bytes it announced for ${r.file.name}`);
     }
     this.stats.bytesReceived += plain.length;
+    this.gathered.push(plain);
+    this.gatheredBytes += plain.length;
+    if (have === r.file.size) {
+      this.flushGathered();
+      if (this.receiver === r) this.completeReceive();
+    } else if (this.gathered.length >= MAX_GATHERED_PIECES) {
+      this.flushGathered();
+    }
+  }
+
+  /** Write what was gathered to the partial. */
+  private flushGathered(): void {
+    if (this.gatheredBytes === 0) return;
+    const chunks = this.gathered;
+    this.gathered = [];
+    this.gatheredBytes = 0;
+    const r = this.receiver;
+    if (r.name !== 'receiving') return;
     this.progressed();
-    r.partial.write(plain);
-    if (this.receiver === r && r.partial.received === r.file.size) this.completeReceive();
+    r.partial.write(chunks);
   }
 
   /**
@@ -1128,8 +1188,9 @@ export class CallerSession {
   private async onCompressedData(r: Receiving, piece: Buffer): Promise<void> {
     let plain: Buffer;
     try {
-      // zlib keeps the chunk until it ran: a copy, as the piece may view a reused read buffer.
-      plain = await r.z!.push(Buffer.from(piece));
+      // zlib holds the piece until it ran: data() handed it over as a copy, never as a view of
+      // the link's reused read buffer.
+      plain = await r.z!.push(piece);
     } catch (err) {
       if (!(err instanceof DecompressError)) throw err;
       r.z!.close();
@@ -1142,7 +1203,11 @@ export class CallerSession {
       return;
     }
     if (this.ended || this.receiver !== r) return;
-    if (plain.length > 0) this.write(r, plain);
+    if (plain.length > 0) {
+      this.gather(r, plain);
+      // zlib answered after the read that brought the piece: written now, not with a later read.
+      this.flushGathered();
+    }
     if (this.receiver !== r) r.z!.close();
   }
 
@@ -1597,41 +1662,45 @@ export class CallerSession {
   private streamStep(s: Streaming): boolean {
     if (s.reading || this.blocked) return false;
     if (s.z) return this.compressedStep(s, s.z);
-    const buf = this.pool.take();
-    if (!buf) return false;
     const frames = Math.min(this.pool.framesPerWrite, Math.ceil((s.file.size - s.pos) / this.frameSize));
     const want = Math.min(frames * this.frameSize, s.file.size - s.pos);
+    // A whole write takes a pooled buffer; a smaller one (a packet, a file's tail) its own, so
+    // that a run of small files is not held to the pool's few buffers in flight.
+    const pooled = frames === this.pool.framesPerWrite;
+    const buf = pooled ? this.pool.take() : Buffer.allocUnsafe(frames * (this.frameSize + FRAME_HEADER_SIZE));
+    if (!buf) return false;
     const slots = this.pool.slots(buf, frames, want);
     let got: number | Promise<number>;
     try {
       got = s.source.readv(slots, s.pos);
     } catch (err) {
-      this.pool.give(buf);
+      if (pooled) this.pool.give(buf);
       throw new SessionError('io', `reading ${s.file.path}: ${errorText(err)}`);
     }
-    if (!isPromise(got)) return this.sendRead(s, buf, frames, want, got);
+    if (!isPromise(got)) return this.sendRead(s, buf, pooled, frames, want, got);
     s.reading = true;
     const generation = s.generation;
     got.then(
       (n) => {
         s.reading = false;
         // A re-position (M_GET) or an M_GOT may have come while we read: the bytes are stale.
-        if (this.ended || this.sender !== s || s.generation !== generation) this.pool.give(buf);
-        else this.sendRead(s, buf, frames, want, n);
+        if (this.ended || this.sender !== s || s.generation !== generation) {
+          if (pooled) this.pool.give(buf);
+        } else this.sendRead(s, buf, pooled, frames, want, n);
         this.stepSender();
       },
       (err: unknown) => {
         s.reading = false;
-        this.pool.give(buf);
+        if (pooled) this.pool.give(buf);
         if (this.sender === s) this.fail('io', `reading ${s.file.path}: ${errorText(err)}`);
       },
     );
     return false;
   }
 
-  private sendRead(s: Streaming, buf: Buffer, frames: number, want: number, got: number): boolean {
+  private sendRead(s: Streaming, buf: Buffer, pooled: boolean, frames: number, want: number, got: number): boolean {
     if (got !== want) {
-      this.pool.give(buf);
+      if (pooled) this.pool.give(buf);
       throw new SessionError('io', `${s.file.path} shrank while being sent (expected ${s.file.size} bytes)`);
     }
     const frame = this.frameSize;
@@ -1654,9 +1723,9 @@ export class CallerSession {
           out.push(encodePlzData(buf.subarray(at + i, at + Math.min(len, i + PLZ_MAX_PAYLOAD))));
         }
       }
-      this.pool.give(buf);
+      if (pooled) this.pool.give(buf);
       if (!this.link.write(Buffer.concat(out))) this.blocked = true;
-    } else if (!this.link.write(buf.subarray(0, total), () => this.released(buf))) this.blocked = true;
+    } else if (!this.link.write(buf.subarray(0, total), pooled ? () => this.released(buf) : undefined)) this.blocked = true;
     s.pos += got;
     this.stats.bytesSent += got;
     this.progressed();
@@ -1734,6 +1803,12 @@ export class CallerSession {
     if (s.name === 'streaming') stopCompressing(s);
     if (s.name === 'streaming' || s.name === 'awaitingGet') closeQuietly(s.source);
     this.sender = { name: 'off' };
+    try {
+      // What arrived is kept: the partial is resumed from there next time.
+      this.flushGathered();
+    } catch {
+      // the write failed: the partial keeps what it has
+    }
     const r = this.receiver;
     this.receiver = { name: 'ready' };
     const closePartial = r.name === 'receiving' ? r.partial.close().catch(() => undefined) : Promise.resolve();

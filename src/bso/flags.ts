@@ -12,6 +12,7 @@ import { constants as fsConstants, statSync, unlinkSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { IoError, errorText } from '../errors.js';
+import { makeDirs } from '../dirs.js';
 
 /** binkd touches its `.bsy`/`.csy` every 60 s (bsy.c, BSY_TOUCH_DELAY). */
 export const FLAG_TOUCH_EVERY_MS = 60_000;
@@ -147,7 +148,7 @@ async function createExclusive(file: string, content: string): Promise<{ ino: nu
     if (errCode(err) === 'EEXIST') return false;
     if (errCode(err) !== 'ENOENT') throw err;
     // bsy.c mkpath(): point (`.pnt`) and zone (`.zzz`) directories may not exist yet.
-    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await makeDirs(path.dirname(file));
     try {
       fh = await fsp.open(file, 'wx');
     } catch (err2) {
@@ -341,7 +342,7 @@ export class FlagKeeper {
 
 /** Write `data` to `file` so that a crash leaves the old or the new content (temp + fsync + rename). */
 async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
-  await fsp.mkdir(path.dirname(file), { recursive: true });
+  await makeDirs(path.dirname(file));
   const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   try {
     const fh = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o666);

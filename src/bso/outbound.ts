@@ -8,7 +8,8 @@
  * Control files (.bsy/.csy/.hld/.try) are not queue items; ./flags.ts handles them. Callers must
  * hold the node's .bsy before changing its flow files (FTS-5005 §5.1).
  */
-import { open, readFile, stat, truncate, unlink, mkdir } from 'node:fs/promises';
+import { open, readFile, stat, truncate, unlink } from 'node:fs/promises';
+import { makeDirs } from '../dirs.js';
 import type { Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -962,7 +963,7 @@ export async function createPollRequest(
     if (pnt) path = join(zdir, pnt.name, `${pointStem(addr)}.${FLOW_EXT[flavour]}`);
   }
   try {
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirs(dirname(path));
     // 'a': creates it if missing and never truncates one that appeared meanwhile.
     const fh = await open(path, 'a');
     await fh.close();
@@ -979,7 +980,7 @@ export async function createPollRequest(
 export async function appendFlowLine(flowPath: string, line: string): Promise<void> {
   if (/[\r\n]/.test(line)) throw new TypeError(`flow line for ${flowPath} contains a line break: ${JSON.stringify(line)}`);
   try {
-    await mkdir(dirname(flowPath), { recursive: true });
+    await makeDirs(dirname(flowPath));
     const fh = await open(flowPath, 'a+');
     try {
       const { size } = await fh.stat();

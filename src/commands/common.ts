@@ -1,8 +1,8 @@
 /** Shared by the command modules: config loading and directory preparation. */
-import { mkdir } from 'node:fs/promises';
 import type { Config } from '../config/types.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { IoError, errorText } from '../errors.js';
+import { makeDirs } from '../dirs.js';
 import type { GlobalFlags, Io } from '../cli.js';
 
 export async function loadConfigFor(flags: GlobalFlags, io: Io, opts: { showWarnings?: boolean } = {}): Promise<Config> {
@@ -20,7 +20,7 @@ export async function prepareDirs(config: Config): Promise<void> {
     ['temp_inbound', n.tempInbound],
   ] as const) {
     try {
-      await mkdir(dir, { recursive: true });
+      await makeDirs(dir);
     } catch (err) {
       throw new IoError(`${config.file} [node] ${key}: cannot create "${dir}": ${errorText(err)}`, { cause: err });
     }

@@ -9,6 +9,7 @@ import { access, stat } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import path from 'node:path';
 
+import { pseudoFilesystem } from '../dirs.js';
 import { errorText } from '../errors.js';
 import { formatAddress } from '../ftn/address.js';
 import type { Config, HubConfig } from './types.js';
@@ -18,9 +19,11 @@ export interface CheckIo {
   stat(p: string): Promise<{ isDirectory(): boolean; dev: number }>;
   /** Rejects when `p` is not accessible with `mode` (fs.constants bits). */
   access(p: string, mode: number): Promise<void>;
+  /** The kind of kernel filesystem (`proc`, `sysfs`…) `p` lives on, where nothing can be created. */
+  pseudoFilesystem?(p: string): Promise<string | undefined>;
 }
 
-export const nodeCheckIo: CheckIo = { stat, access };
+export const nodeCheckIo: CheckIo = { stat, access, pseudoFilesystem };
 
 /** We create files in these directories, and rename within them. */
 const DIR_ACCESS = constants.W_OK | constants.X_OK;
@@ -33,7 +36,7 @@ interface Target {
 
 type Probe =
   /** `found` is `dir` itself or its nearest existing ancestor. */
-  | { found: string; isDirectory: boolean; dev: number; writable: string | undefined }
+  | { found: string; isDirectory: boolean; dev: number; writable: string | undefined; pseudo?: string | undefined }
   | { found: string; error: string };
 
 export async function checkConfig(
@@ -64,7 +67,7 @@ export async function checkConfig(
     if (probes.has(dir)) continue;
     const probe = await probeDir(io, dir);
     probes.set(dir, probe);
-    if ('error' in probe) {
+    if ('error' in probe || probe.pseudo) {
       if (failedAncestors.has(probe.found)) continue;
       failedAncestors.add(probe.found);
     }
@@ -100,7 +103,9 @@ async function probeDir(io: CheckIo, dir: string): Promise<Probe> {
           writable = (err as NodeJS.ErrnoException).code ?? errorText(err);
         }
       }
-      return { found: current, isDirectory: st.isDirectory(), dev: st.dev, writable };
+      // Root may write to /proc by access(2), yet mkdir there fails: name the filesystem instead.
+      const pseudo = st.isDirectory() ? await io.pseudoFilesystem?.(current) : undefined;
+      return { found: current, isDirectory: st.isDirectory(), dev: st.dev, writable, pseudo };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const parent = path.dirname(current);
@@ -123,10 +128,12 @@ function describe(dir: string, probe: Probe): string | undefined {
   }
   if (probe.found === dir) {
     if (!probe.isDirectory) return 'is not a directory';
+    if (probe.pseudo) return `is on the kernel's ${probe.pseudo} filesystem, which holds no files`;
     if (probe.writable) return `is not writable (${probe.writable})`;
     return undefined;
   }
   if (!probe.isDirectory) return `does not exist and cannot be created: "${probe.found}" is not a directory`;
+  if (probe.pseudo) return `does not exist and cannot be created: "${probe.found}" is the kernel's ${probe.pseudo} filesystem`;
   if (probe.writable) return `does not exist and cannot be created: "${probe.found}" is not writable (${probe.writable})`;
   return undefined;
 }

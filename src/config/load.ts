@@ -8,10 +8,11 @@
  *   <file> [<section>] <key>: missing (required)
  * Unknown keys and sections that look like typos end up in `Config.warnings` instead.
  */
-import { createRequire } from 'node:module';
 import path from 'node:path';
 
 import { ConfigError, UsageError, errorText } from '../errors.js';
+import { shownText } from '../binkp/untrusted.js';
+import { MAX_CONFIG_BYTES, NotTextFileError, readTextFileStatSync } from '../textfile.js';
 import { addressKey, formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
 import { findSection, parseIni, type IniDocument, type IniEntry, type IniSection } from './ini.js';
 import type { Config, ExtensionConfig, HubConfig, LogLevel, NodeConfig, PerformanceConfig, PollerConfig } from './types.js';
@@ -26,8 +27,6 @@ import {
   tryParseSize,
 } from './units.js';
 
-// A small file read once at start: synchronous, through require() (no ES namespace of node:fs).
-const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 export const DEFAULT_CONFIG_PATH = '/etc/fnpoll/fnpoll.ini';
 export const DEFAULT_STATE_FILE = '/var/lib/fnpoll/state.json';
@@ -64,6 +63,7 @@ export const POLLER_DEFAULTS = {
   minFree: 0,
   binkdTryFiles: false,
   hookTimeout: 60 * SECOND,
+  strictPermissions: false,
 };
 
 export const NODE_DEFAULTS = {
@@ -71,6 +71,8 @@ export const NODE_DEFAULTS = {
   sysop: 'Unknown',
   location: 'Unknown',
   nodeinfo: '115200,TCP,BINKP',
+  /** Received files and partials: the owner writes, the tosser's group reads, others nothing. */
+  inboundMode: 0o640,
 };
 
 /** Sections with a fixed meaning; every other section is a hub. */
@@ -78,7 +80,7 @@ const RESERVED_SECTIONS = ['node', 'poller', 'daemon', 'logging', 'performance']
 
 const NODE_KEYS = [
   'address', 'aka', 'system', 'name', 'sysop', 'location', 'nodeinfo',
-  'outbound', 'inbound', 'inbound_insecure', 'temp_inbound', 'networks',
+  'outbound', 'inbound', 'inbound_insecure', 'temp_inbound', 'inbound_mode', 'networks',
 ];
 /** libftn's [daemon] keys that mean nothing to a cron-driven poller. */
 const IGNORED_POLLER_KEYS: Readonly<Record<string, string>> = {
@@ -91,7 +93,7 @@ const POLLER_KEYS = [
   'connect_timeout', 'idle_timeout', 'session_timeout', 'run_timeout', 'retry_base', 'retry_max',
   'max_retries', 'hold_time', 'shutdown_grace', 'stale_flag_age', 'partial_max_age', 'minfree',
   'binkd_try_files', 'warn_after', 'crit_after', 'on_success', 'on_failure', 'hook_timeout',
-  ...Object.keys(IGNORED_POLLER_KEYS),
+  'strict_permissions', ...Object.keys(IGNORED_POLLER_KEYS),
 ];
 const LOGGING_KEYS = ['level', 'log_file', 'file'];
 // ---- protocol extensions (issue 13): [performance] defaults, each overridable per hub ----------
@@ -146,14 +148,30 @@ export function resolveConfigPath(flag?: string, env: NodeJS.ProcessEnv = proces
 /** Read, parse and validate the file. Every failure is a ConfigError. */
 export async function loadConfig(file: string): Promise<Config> {
   const abs = path.resolve(file);
-  let text: string;
+  let read: { text: string; stats: import('node:fs').Stats };
   try {
-    text = readFileSync(abs, 'utf8');
+    read = readTextFileStatSync(abs, MAX_CONFIG_BYTES, 'text config');
   } catch (err) {
+    if (err instanceof NotTextFileError) throw new ConfigError(`${abs}: ${err.message}`, { cause: err });
     const code = (err as NodeJS.ErrnoException).code ?? errorText(err);
     throw new ConfigError(`${abs}: cannot read config: ${code}`, { cause: err });
   }
-  return buildConfig(parseIni(text, abs), abs);
+  const config = buildConfig(parseIni(read.text, abs), abs);
+  const exposed = passwordExposure(config, read.stats.mode);
+  if (exposed && config.poller.strictPermissions) throw new ConfigError(`${exposed} (strict_permissions = yes)`);
+  if (exposed) config.warnings.push(exposed);
+  return config;
+}
+
+/**
+ * A config that holds hub passwords must be readable by its owner only: anyone who reads it can
+ * call the hub as us. Returns the warning (or, with strict_permissions, the error), or undefined.
+ */
+export function passwordExposure(config: Config, mode: number): string | undefined {
+  if (!config.hubs.some((h) => h.password !== undefined) || (mode & 0o044) === 0) return undefined;
+  const who = (mode & 0o044) === 0o044 ? 'group and others' : mode & 0o040 ? 'group' : 'others';
+  const octal = (mode & 0o777).toString(8).padStart(3, '0');
+  return `${config.file}: holds hub passwords but is readable by ${who} (mode ${octal}); chmod 600 ${config.file}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -376,7 +394,15 @@ export function buildConfig(doc: IniDocument, file: string): Config {
   const hubs = readHubs(report, doc, node, poller, performance, baseDir);
 
   if (report.problems.length > 0) throw new ConfigError(report.problems);
-  return { file: path.resolve(file), node, poller, performance, hubs, warnings: report.warnings };
+  // Warnings quote the file as problems do: one line each (see ConfigError).
+  const warnings = report.warnings.map((w) => shownText(w, Infinity));
+  return { file: path.resolve(file), node, poller, performance, hubs, warnings };
+}
+
+/** `640`, `0640`, `0o640` -> 0o640; permission bits only. */
+function parseMode(text: string): number | undefined {
+  const m = /^(?:0o?)?([0-7]{3})$/i.exec(text.trim());
+  return m ? Number.parseInt(m[1]!, 8) : undefined;
 }
 
 function readNode(report: Report, doc: IniDocument, sections: IniSection[], baseDir: string): NodeConfig {
@@ -424,6 +450,10 @@ function readNode(report: Report, doc: IniDocument, sections: IniSection[], base
     inbound,
     inboundInsecure,
     tempInbound,
+    inboundMode:
+      r.convert(['inbound_mode'], parseMode, 'a file mode in octal (640, 0600)', (m) =>
+        (m & 0o600) === 0o600 ? undefined : 'must let the owner read and write (6xx)',
+      ) ?? NODE_DEFAULTS.inboundMode,
     networks,
   };
   r.finish();
@@ -510,6 +540,7 @@ function readPoller(report: Report, sections: IniSection[], logging: IniSection[
     onSuccess: r.string(['on_success']),
     onFailure: r.string(['on_failure']),
     hookTimeout: r.duration(['hook_timeout']) ?? D.hookTimeout,
+    strictPermissions: r.bool(['strict_permissions']) ?? D.strictPermissions,
   };
   r.finish();
   lg.finish();

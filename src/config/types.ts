@@ -25,6 +25,8 @@ export interface NodeConfig {
   inboundInsecure: string;
   /** Partials; default `inbound` + `/tmp`. */
   tempInbound: string;
+  /** Permission bits of received files and partials (`inbound_mode`, default 0640). */
+  inboundMode: number;
   /** When set, only these sections are hubs (lower-cased section names). */
   networks?: string[] | undefined;
 }
@@ -66,6 +68,8 @@ export interface PollerConfig {
   onSuccess?: string | undefined;
   onFailure?: string | undefined;
   hookTimeout: number;
+  /** A config holding passwords that group or others can read is an error, not a warning. */
+  strictPermissions: boolean;
 }
 
 export interface PerformanceConfig {

@@ -13,7 +13,7 @@
  * at most BATCH_MAX bytes (less with a small log_rotate_size, so rotation stays as fine-grained).
  */
 import { basename, dirname } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { makeDirsSync } from '../dirs.js';
 import { createRequire } from 'node:module';
 import type { RotatingFileStream } from 'rotating-file-stream';
 import { formatJson, formatText, type Level, type LogEvent, type Sink } from './logger.js';
@@ -119,7 +119,7 @@ export class FileSink implements Sink {
   private open(): RotatingFileStream | undefined {
     const opts = this.opts;
     try {
-      mkdirSync(dirname(opts.file), { recursive: true });
+      makeDirsSync(dirname(opts.file));
       const { createStream } = requireCjs('rotating-file-stream') as RotatingFileStreamModule;
       const name = basename(opts.file);
       const stream = createStream(

@@ -11,11 +11,11 @@
  * The counters come from the state file's cumulative totals: they restart from 0 when the state
  * file is reset, which Prometheus' rate() treats as an ordinary counter reset.
  */
-import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import type { Config } from '../config/types.js';
 import { IoError, errorText } from '../errors.js';
+import { makeDirs } from '../dirs.js';
 import { formatAddress } from '../ftn/address.js';
 import type { RunSummary } from '../poll/run.js';
 import { planHub } from '../poll/schedule.js';
@@ -138,7 +138,7 @@ export function renderMetrics(state: State, summary: RunSummary, config: Config,
  */
 export async function writeMetricsFile(file: string, text: string): Promise<void> {
   try {
-    await mkdir(dirname(file), { recursive: true });
+    await makeDirs(dirname(file));
     await writeFileAtomic(file, text, { mode: 0o644, fsync: false });
   } catch (err) {
     throw new IoError(`cannot write metrics_file ${file}: ${errorText(err)}`, { cause: err });

@@ -9,8 +9,9 @@ import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
-import { dialTcp, runSession } from '../binkp/connect.js';
+import { dialTcp, runSession, type Timers } from '../binkp/connect.js';
 import { openFileSource } from '../bso/source.js';
+import { shownText } from '../binkp/untrusted.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
@@ -32,6 +33,8 @@ export interface CallOptions {
   /** Called when the session starts, so a run can abort or drain it (signals, run_timeout). */
   onSession?: (session: CallerSession) => void;
   now?: () => number;
+  /** The connection's timers (connect_timeout, idle_timeout, session_timeout); real ones by default. */
+  timers?: Timers;
 }
 
 export interface CallResult {
@@ -103,15 +106,17 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
-    socket = await dialTcp(hub, config.poller.connectTimeout);
+    socket = await dialTcp(hub, config.poller.connectTimeout, opts.timers);
 
     const inbound = new Inbound({
       dirs: { secure: config.node.inbound, insecure: config.node.inboundInsecure, temp: config.node.tempInbound },
       hubKey: addressKey(hub.address),
       minFree: config.poller.minFree,
       partialMaxAge: config.poller.partialMaxAge,
+      mode: config.node.inboundMode,
       now,
-      warn: (m) => log.warn(m, undefined, 'transfer'),
+      // Its warnings quote the names the hub sent.
+      warn: (m) => log.warn(shownText(m, 1000), undefined, 'transfer'),
     });
 
     const env: SessionEnv = {
@@ -211,9 +216,13 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       env,
       now,
       log: (level, category, message, fields) => log.log(level, category, message, fields),
+      logEnabled: (level) => log.enabled(level),
     });
     opts.onSession?.(session);
-    const s = await runSession(session, socket, { throttle: buckets.length ? new Throttle(buckets) : undefined });
+    const s = await runSession(session, socket, {
+      throttle: buckets.length ? new Throttle(buckets) : undefined,
+      ...(opts.timers ? { timers: opts.timers } : {}),
+    });
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
     // or the request would be lost.

@@ -7,10 +7,9 @@
  * Also the read-only view of state and plan for `--dry-run`, `status`, `stats`, `health` and the
  * idle fast path of `run`: one module, since an idle cron run loads exactly this.
  */
-import { createRequire } from 'node:module';
 import type { Config, HubConfig } from '../config/types.js';
 import { errorText } from '../errors.js';
-import { emptyState, parseState, type State } from './state.js';
+import { emptyState, parseState, readStateText, type State } from './state.js';
 import { planRun, type PlanEntry } from './schedule.js';
 import type { QueueSummary } from '../bso/types.js';
 import { OutboundDirCache, summarizeOutbound } from '../bso/outbound.js';
@@ -70,9 +69,6 @@ export async function gatherInputs(
   return { queued, busy };
 }
 
-// Synchronous reads through require(): the idle cron path reads two small files and should not pay
-// a thread-pool round trip, nor the ES namespace of node:fs, for each.
-const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 /**
  * Like loadState, but a corrupt file is only reported, never moved aside: these commands touch
@@ -81,7 +77,7 @@ const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof imp
 export async function loadStateReadOnly(path: string, warn: (m: string) => void): Promise<State> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readStateText(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     warn(`state file ${path} is unreadable (${errorText(err)}); showing empty state`);

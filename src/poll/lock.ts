@@ -12,13 +12,14 @@
  * Who holds the lock is written to the sidecar `<lockFile>.info` (a file inside the lock directory
  * would stop proper-lockfile from removing a stale one): JSON `{pid, host, startedAt}`.
  */
-import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, readFile, rename, rm } from 'node:fs/promises';
 import { unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import { IoError, LockError, errorText } from '../errors.js';
+import { makeDirs } from '../dirs.js';
 import { pidAlive } from '../bso/flags.js';
 
 /** A killed run's lock is taken over after this long without a refresh. */
@@ -113,7 +114,7 @@ export async function acquireRunLock(lockFileIn: string, opts: AcquireOptions = 
   let compromised = false;
 
   try {
-    await mkdir(dirname(lockFile), { recursive: true });
+    await makeDirs(dirname(lockFile));
   } catch (err) {
     throw new IoError(`cannot create the directory of lock ${lockFile}: ${errorText(err)}`, { cause: err });
   }

@@ -7,9 +7,12 @@
  * file is the normal first run. Saves go through write-file-atomic (temp file, fsync, rename), so a
  * `kill -9` at any instant leaves either the old or the new file, never a torn one.
  */
-import { lstat, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { lstat, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IoError, errorText, type FailureKind } from '../errors.js';
+import { makeDirs } from '../dirs.js';
+import { shownText } from '../binkp/untrusted.js';
+import { MAX_STATE_BYTES, NotTextFileError, readTextFileSync } from '../textfile.js';
 
 export const STATE_VERSION = 1;
 
@@ -114,7 +117,14 @@ export function serializeState(state: State): string {
 // Parsing and validation: the file may have been edited by hand, so every field is checked and a
 // problem is reported with its path in the document.
 
-class InvalidState extends Error {}
+/** The state file does not parse or validate; the message says what and where. */
+export class InvalidState extends Error {
+  override name = 'InvalidState';
+  constructor(message: string) {
+    // It quotes the file (JSON.parse quotes a piece of it): one line, no raw control characters.
+    super(shownText(message, Infinity));
+  }
+}
 
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/;
 
@@ -275,6 +285,15 @@ async function freeQuarantineName(path: string, now: number): Promise<string> {
   }
 }
 
+/**
+ * The state file's text: a regular file of at most MAX_STATE_BYTES (a FIFO or /dev/zero in its
+ * place must not hang the run), UTF-8, a BOM dropped (an editor may add one). Throws the errno
+ * error (ENOENT…) or NotTextFileError.
+ */
+export function readStateText(path: string): string {
+  return readTextFileSync(path, MAX_STATE_BYTES, 'JSON state file');
+}
+
 export interface LoadStateOptions {
   now: () => number;
   warn: (message: string) => void;
@@ -289,10 +308,10 @@ export interface LoadStateOptions {
 export async function loadState(path: string, opts: LoadStateOptions): Promise<State> {
   let reason: string;
   try {
-    return parseState(await readFile(path, 'utf8'));
+    return parseState(readStateText(path));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
-    reason = err instanceof InvalidState ? err.message : `unreadable: ${errorText(err)}`;
+    reason = err instanceof InvalidState || err instanceof NotTextFileError ? err.message : `unreadable: ${errorText(err)}`;
   }
   let dest: string;
   try {
@@ -328,7 +347,7 @@ export async function saveState(path: string, state: State, opts: SaveStateOptio
   }
   const dir = dirname(path);
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir);
     const { default: writeFileAtomic } = await import('write-file-atomic');
     await writeFileAtomic(path, serializeState(state), { fsync: true });
   } catch (err) {

@@ -111,9 +111,11 @@ class MemEnv implements SessionEnv {
       get received() {
         return received;
       },
-      write(chunk: Buffer): void {
-        chunks.push(Buffer.from(chunk));
-        received += chunk.length;
+      write(data: readonly Buffer[]): void {
+        for (const chunk of data) {
+          chunks.push(Buffer.from(chunk));
+          received += chunk.length;
+        }
         env.onWrite?.(file, received);
       },
       async close(): Promise<void> {

@@ -47,13 +47,13 @@ async function receive(ib: Inbound, f: IncomingFile, data: Buffer | string, secu
   const offer = await ib.offer(f, secure);
   assert.deepEqual(offer, { action: 'receive', offset: 0 });
   const p = await ib.open(f, 0);
-  p.write(Buffer.from(data));
+  p.write([Buffer.from(data)]);
   return ib.complete(f, p, secure);
 }
 
 async function writePartial(ib: Inbound, f: IncomingFile, data: string): Promise<PartialFile> {
   const p = await ib.open(f, 0);
-  p.write(Buffer.from(data));
+  p.write([Buffer.from(data)]);
   await p.close();
   return p;
 }
@@ -183,7 +183,7 @@ describe('Inbound.offer', () => {
     await writePartial(mine, f, '0123456789');
     assert.deepEqual(await theirs.offer(f, true), { action: 'receive', offset: 0 });
     const p = await theirs.open(f, 0);
-    p.write(Buffer.from('0123456789abcdef'));
+    p.write([Buffer.from('0123456789abcdef')]);
     await theirs.complete(f, p, true);
     assert.deepEqual(await mine.offer(f, false), { action: 'receive', offset: 10 });
   });
@@ -266,7 +266,7 @@ describe('Inbound.open / PartialFile', () => {
     await writePartial(ib, f, 'abcdeXXX');
     const p = await ib.open(f, 5);
     assert.equal(p.received, 5);
-    p.write(Buffer.from('fghij'));
+    p.write([Buffer.from('fghij')]);
     assert.equal(p.received, 10);
     const final = await ib.complete(f, p, true);
     assert.equal(await fsp.readFile(final, 'utf8'), 'abcdefghij');
@@ -286,13 +286,38 @@ describe('Inbound.open / PartialFile', () => {
     const data = Buffer.alloc(600 * 1024, 7);
     const f = incoming('big.bin', data);
     const p = await ib.open(f, 0);
-    p.write(data.subarray(0, 1024));
-    p.write(data.subarray(1024, 500 * 1024));
+    // One read's frames in one call, as the session writes them.
+    p.write([data.subarray(0, 1024), data.subarray(1024, 4096), data.subarray(4096, 500 * 1024)]);
     const [part] = (await fsp.readdir(d.temp)).filter((n) => n.endsWith('.part'));
     assert.equal((await fsp.stat(path.join(d.temp, part!))).size, 500 * 1024, 'not written through before close');
-    p.write(data.subarray(500 * 1024));
+    p.write([data.subarray(500 * 1024)]);
     const final = await ib.complete(f, p, true);
     assert.deepEqual(await fsp.readFile(final), data);
+  });
+
+  test('the sidecar is written only for a partial that outlives its first write, and goes with it', async () => {
+    const d = dirs();
+    const ib = inbound(d);
+    // A packet that arrives whole in one read: no sidecar at any time.
+    const small = incoming('0000abcd.pkt', 'whole');
+    const p1 = await ib.open(small, 0);
+    p1.write([Buffer.from('who'), Buffer.from('le')]);
+    assert.deepEqual((await tempFiles(d)).filter((n) => n.endsWith('.json')), []);
+    await ib.complete(small, p1, true);
+    // A file that arrives in pieces: the sidecar is there before the first piece is written.
+    const big = incoming('big.zip', '0123456789');
+    const p2 = await ib.open(big, 0);
+    assert.deepEqual((await tempFiles(d)).filter((n) => n.endsWith('.json')), []);
+    p2.write([Buffer.from('0123')]);
+    const [json] = (await tempFiles(d)).filter((n) => n.endsWith('.json'));
+    assert.deepEqual(JSON.parse(await fsp.readFile(path.join(d.temp, json!), 'utf8')), { hub: '2:5020/1', name: 'big.zip', size: 10, mtime: MTIME });
+    p2.write([Buffer.from('456789')]);
+    await ib.complete(big, p2, true);
+    assert.deepEqual(await tempFiles(d), []);
+    // Closed before any data: kept, with its sidecar.
+    const none = incoming('later.zip', 'abc');
+    await (await ib.open(none, 0)).close();
+    assert.equal((await tempFiles(d)).length, 2);
   });
 
   test('write after close throws', async () => {
@@ -302,7 +327,7 @@ describe('Inbound.open / PartialFile', () => {
     const p = await ib.open(f, 0);
     await p.close();
     await p.close(); // idempotent
-    assert.throws(() => p.write(Buffer.from('x')), /write after close/);
+    assert.throws(() => p.write([Buffer.from('x')]), /write after close/);
   });
 
   test('failures are IoErrors naming the path', async () => {
@@ -370,7 +395,7 @@ describe('Inbound.complete', () => {
     const f = incoming('race.zip', 'mine');
     assert.equal((await ib.offer(f, true)).action, 'receive');
     const p = await ib.open(f, 0);
-    p.write(Buffer.from('mine'));
+    p.write([Buffer.from('mine')]);
     await fsp.mkdir(d.secure, { recursive: true });
     await fsp.writeFile(path.join(d.secure, 'race.zip'), 'theirs');
     const final = await ib.complete(f, p, true);
@@ -395,7 +420,7 @@ describe('Inbound.complete', () => {
     const ib = inbound(d);
     const f = incoming('half.zip', '0123456789');
     const p = await ib.open(f, 0);
-    p.write(Buffer.from('01234'));
+    p.write([Buffer.from('01234')]);
     await assert.rejects(ib.complete(f, p, true), /half\.zip has 5 of 10 bytes/);
     assert.deepEqual(await ib.offer(f, true), { action: 'receive', offset: 5 });
   });
@@ -443,5 +468,80 @@ describe('Inbound.cleanStale', () => {
 
     assert.equal(await inbound(d, { partialMaxAge: 0, now: () => T + 100 * DAY }).cleanStale(), 0, '0 = off');
     assert.equal(await inbound(dirs(), { partialMaxAge: DAY }).cleanStale(), 0, 'no temp dir yet');
+  });
+});
+
+describe('names that collide after sanitising (issue 11, defect 4)', () => {
+  const NAMES = ['x:y', 'x_y', 'x*y', 'x|y'];
+
+  test('x:y, x_y, x*y and x|y of one size and mtime are four files; a resend of each is "have" its own', async () => {
+    const d = dirs();
+    const ib = inbound(d);
+    const stored = new Map<string, string>();
+    for (const [i, name] of NAMES.entries()) {
+      const f = incoming(name, `data${i}`);
+      stored.set(name, await receive(ib, f, `data${i}`));
+    }
+    assert.equal(new Set(stored.values()).size, 4, [...stored.values()].join(' '));
+    for (const [i, name] of NAMES.entries()) {
+      assert.equal(await fsp.readFile(stored.get(name)!, 'utf8'), `data${i}`);
+      // A new Inbound, as in the next session: what it knows comes from the disk.
+      assert.deepEqual(await inbound(d).offer(incoming(name, `data${i}`), true), { action: 'have', path: stored.get(name) });
+    }
+  });
+
+  test('a file stored by someone else under the clean name (no record) is not taken for x:y', async () => {
+    const d = dirs();
+    await fsp.mkdir(d.secure, { recursive: true });
+    const other = path.join(d.secure, 'x_y');
+    await fsp.writeFile(other, 'abcd');
+    await fsp.utimes(other, MTIME, MTIME);
+    assert.deepEqual(await inbound(d).offer(incoming('x:y', 'abcd'), true), { action: 'receive', offset: 0 });
+    assert.deepEqual(await inbound(d).offer(incoming('x_y', 'abcd'), true), { action: 'have', path: other }, 'binkd\'s rule for clean names');
+  });
+
+  test('a record outlives its file: the next file of that name is not judged by it, and cleanStale drops it', async () => {
+    const d = dirs();
+    const ib = inbound(d);
+    const first = await receive(ib, incoming('a:b', 'same'), 'same');
+    const records = (await fsp.readdir(d.temp)).filter((n) => n.endsWith('.name'));
+    assert.equal(records.length, 1);
+    await fsp.unlink(first); // the tosser took it
+    // Same name, size and mtime, stored by another program: the old record must not vouch for it.
+    await fsp.writeFile(first, 'same');
+    await fsp.utimes(first, MTIME, MTIME);
+    assert.deepEqual(await inbound(d).offer(incoming('a:b', 'same'), true), { action: 'receive', offset: 0 });
+    await inbound(d).cleanStale();
+    assert.deepEqual((await fsp.readdir(d.temp)).filter((n) => n.endsWith('.name')), []);
+  });
+
+  test('clean names write no record (nothing extra on the hot path)', async () => {
+    const d = dirs();
+    await receive(inbound(d), incoming('00000001.pkt', 'pkt'), 'pkt');
+    assert.deepEqual(await fsp.readdir(d.temp), []);
+  });
+});
+
+describe('inbound_mode (issue 11)', () => {
+  test('partials, sidecars, received files and name records get the mode exactly, whatever the umask', async () => {
+    const old = process.umask(0o077);
+    try {
+      const d = dirs();
+      const ib = inbound(d);
+      const f = incoming('odd:name.txt', 'hello');
+      const partial = await writePartial(ib, f, 'hel');
+      for (const name of await tempFiles(d)) assert.equal((await fsp.stat(path.join(d.temp, name))).mode & 0o777, 0o640, name);
+      assert.equal((await ib.offer(f, true) as { offset: number }).offset, 3);
+      const p = await ib.open(f, 3);
+      p.write([Buffer.from('lo')]);
+      const final = await ib.complete(f, p, true);
+      assert.equal((await fsp.stat(final)).mode & 0o777, 0o640);
+      assert.ok(partial);
+      for (const name of await tempFiles(d)) assert.equal((await fsp.stat(path.join(d.temp, name))).mode & 0o777, 0o640, name);
+      const other = await receive(inbound(dirs(), { mode: 0o600 }), incoming('b.pkt', 'x'), 'x');
+      assert.equal((await fsp.stat(other)).mode & 0o777, 0o600);
+    } finally {
+      process.umask(old);
+    }
   });
 });

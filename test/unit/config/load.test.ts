@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +61,7 @@ describe('[node]', () => {
       inbound: '/var/spool/ftn/in',
       inboundInsecure: '/var/spool/ftn/in/insecure',
       tempInbound: '/var/spool/ftn/in/tmp',
+      inboundMode: 0o640,
       networks: undefined,
     });
     assert.deepEqual(c.poller, {
@@ -92,6 +94,7 @@ describe('[node]', () => {
       onSuccess: undefined,
       onFailure: undefined,
       hookTimeout: 60_000,
+      strictPermissions: false,
     });
     assert.deepEqual(c.performance, { bufferSize: 32767, bandwidthLimit: 0, extensions: EXTENSION_DEFAULTS });
     assert.deepEqual(c.hubs, []);
@@ -111,6 +114,7 @@ outbound = out
 inbound = ../in
 inbound_insecure = /srv/unsafe
 temp_inbound = tmp/partial
+inbound_mode = 0600
 `,
       '/home/fido/etc/fnpoll.ini',
     );
@@ -128,6 +132,7 @@ temp_inbound = tmp/partial
     assert.equal(c.node.inbound, '/home/fido/in');
     assert.equal(c.node.inboundInsecure, '/srv/unsafe');
     assert.equal(c.node.tempInbound, '/home/fido/etc/tmp/partial');
+    assert.equal(c.node.inboundMode, 0o600);
     assert.equal(c.file, '/home/fido/etc/fnpoll.ini');
   });
 
@@ -223,6 +228,7 @@ crit_after = 6h
 on_success = /usr/bin/toss --quiet
 on_failure = "logger -t fnpoll failed ; really"
 hook_timeout = 5m
+strict_permissions = yes
 [performance]
 buffer_size = 4k
 bandwidth_limit = 64K
@@ -257,6 +263,7 @@ bandwidth_limit = 64K
       onSuccess: '/usr/bin/toss --quiet',
       onFailure: 'logger -t fnpoll failed ; really',
       hookTimeout: 300_000,
+      strictPermissions: true,
     });
     assert.deepEqual(c.performance, { bufferSize: 4096, bandwidthLimit: 65_536, extensions: EXTENSION_DEFAULTS });
     assert.deepEqual(c.warnings, []);
@@ -607,7 +614,13 @@ describe('loadConfig', () => {
     assert.deepEqual(c.hubs.map((h) => `${h.name} ${h.host}:${h.port}`), ['fidonet hub.example.org:24554', 'fsxNet 2001:db8::7:24555']);
     assert.equal(c.hubs[0]!.password, 's3cr#t ;x');
     assert.equal(c.hubs[1]!.outbound, path.join(dir, 'spool/fsxnet'));
-    assert.deepEqual(c.warnings, [`${fixture}:13 [daemon] pid_file: ignored by fnpoll (fnpoll runs from cron and keeps no pid file)`]);
+    // It holds passwords: unless the checkout made it private, that is warned about too.
+    const exposed = (statSync(fixture).mode & 0o044) !== 0;
+    assert.deepEqual(c.warnings, [
+      `${fixture}:13 [daemon] pid_file: ignored by fnpoll (fnpoll runs from cron and keeps no pid file)`,
+      ...(exposed ? [c.warnings[1]!] : []),
+    ]);
+    if (exposed) assert.match(c.warnings[1]!, /holds hub passwords but is readable by/);
   });
 
   test('a relative path is made absolute; problems name it', async () => {
@@ -635,7 +648,7 @@ describe('loadConfig', () => {
         assert.deepEqual(err.problems, [`${file}: cannot read config: ENOENT`]);
         return true;
       });
-      await assert.rejects(loadConfig(dir), { name: 'ConfigError', message: `${dir}: cannot read config: EISDIR` });
+      await assert.rejects(loadConfig(dir), { name: 'ConfigError', message: `${dir}: is a directory, not a regular file` });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

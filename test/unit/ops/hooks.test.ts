@@ -1,10 +1,11 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../../../src/config/types.js';
 import type { CallResult } from '../../../src/poll/call.js';
 import type { SessionResult } from '../../../src/binkp/session.js';
@@ -292,5 +293,46 @@ describe('runSessionHook', () => {
     const sink = new MemorySink('debug');
     await runSessionHook(result(cfg, {}, 'other'), cfg, new Logger([sink]), { signals: noSignals });
     assert.equal(sink.events.length, 0);
+  });
+});
+
+describe('no text from the network or a flow file reaches a shell (issue 11)', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fnpoll-hooks-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a hub message full of shell syntax arrives in FNPOLL_MESSAGE verbatim, and runs nothing', async () => {
+    const hostile = 'M_ERR $(touch pwned-1) `touch pwned-2`; touch pwned-3 | touch pwned-4 && touch pwned-5 \' " \\ \n > pwned-6';
+    const cfg = config(dir);
+    cfg.hubs[0]!.onFailure = 'printf %s "$FNPOLL_MESSAGE" > message.txt';
+    const r = result(cfg, { status: 'failed', kind: 'protocol', message: hostile, session: session({ ok: false, receivedPaths: [join(dir, '$(touch pwned-7).pkt')] }) });
+    await runSessionHook(r, cfg, new Logger([new MemorySink('debug')]), { signals: noSignals });
+    assert.equal(await readFile(join(dir, 'message.txt'), 'utf8'), hostile);
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('pwned')), []);
+  });
+
+  test('the only child process fnpoll starts is the configured hook, through runHook', () => {
+    // Every module of the built CLI: child_process appears in ops/hooks.js alone, and there it is
+    // spawn(HOOK_SHELL, ['-c', <the configured command>]) with the session in the environment.
+    const srcRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'src');
+    const users: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.js') && /(from |require\()['"](node:)?child_process['"]/.test(readFileSync(p, 'utf8'))) users.push(p.slice(srcRoot.length + 1));
+      }
+    };
+    walk(srcRoot);
+    // demo/ starts no process either; build/ runs at build time only.
+    assert.deepEqual(users.filter((u) => !u.startsWith('build/')).sort(), ['ops/hooks.js']);
+    const hooks = readFileSync(join(srcRoot, 'ops', 'hooks.js'), 'utf8');
+    assert.equal(hooks.match(/\bspawn\(/g)?.length, 1);
+    assert.match(hooks, /spawn\(HOOK_SHELL, \['-c', command\]/);
+    assert.doesNotMatch(hooks, /\bexec(Sync|File|FileSync)?\(/);
   });
 });

@@ -5,62 +5,37 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FrameDecoder, encodeCommand, encodeData } from '../../../src/binkp/frame.js';
-import { Cmd, argText } from '../../../src/binkp/commands.js';
+import { encodeCommand, encodeData } from '../../../src/binkp/frame.js';
+import { Cmd } from '../../../src/binkp/commands.js';
 import { callHub, type CallResult } from '../../../src/poll/call.js';
 import { parseIni } from '../../../src/config/ini.js';
 import { buildConfig } from '../../../src/config/load.js';
 import { FlagKeeper } from '../../../src/bso/flags.js';
 import { Logger, MemorySink } from '../../../src/ops/logger.js';
 import { TestNode } from '../../helpers/node.js';
+import { HostileHub } from '../../helpers/hostilehub.js';
 
 const HUB = '2:5020/1@fidonet';
 const T = { timeout: 8_000 };
-const servers: Server[] = [];
+const hubs: HostileHub[] = [];
 const nodes: TestNode[] = [];
 after(async () => {
-  for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
+  for (const h of hubs) await h.close();
   for (const n of nodes) await n.remove();
 });
 
 /**
  * A hub that greets, takes any password, answers M_OK, then runs `script` with a way to send raw
- * frames. Every command the caller sends is recorded.
+ * frames (test/helpers/hostilehub.ts).
  */
 async function rawHub(script: (send: (frame: Buffer) => void, socket: Socket) => void): Promise<{ port: number; received: string[] }> {
-  const received: string[] = [];
-  const server = createServer((socket) => {
-    const send = (f: Buffer): void => void socket.write(f);
-    let loggedIn = false;
-    const decoder = new FrameDecoder({
-      command: (id, arg) => {
-        received.push(`${id} ${argText(arg)}`);
-        if (id === Cmd.M_PWD && !loggedIn) {
-          loggedIn = true;
-          send(encodeCommand(Cmd.M_OK, 'non-secure'));
-          script(send, socket);
-        }
-      },
-      data: () => undefined,
-    });
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-    socket.on('error', () => undefined);
-    send(encodeCommand(Cmd.M_NUL, 'SYS hostile hub'));
-    // binkp/1.0: the session ends after one batch, so the script needs no batch bookkeeping.
-    send(encodeCommand(Cmd.M_NUL, 'VER hostile/1.0 binkp/1.0'));
-    send(encodeCommand(Cmd.M_ADR, ` ${HUB}`));
-  });
-  servers.push(server);
-  const port = await new Promise<number>((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve(typeof a === 'object' && a ? a.port : 0);
-    }),
-  );
-  return { port, received };
+  const hub = new HostileHub(HUB, { afterLogin: (c) => script(c.raw, c.socket) });
+  hubs.push(hub);
+  const port = await hub.listen();
+  return { port, received: hub.received };
 }
 
 async function poll(port: number): Promise<{ r: CallResult; node: TestNode }> {
@@ -123,20 +98,15 @@ describe('a hostile hub', () => {
   });
 
   test('M_FILE before M_OK: protocol failure, nothing received', T, async () => {
-    const received: string[] = [];
-    const server = createServer((socket) => {
-      socket.on('error', () => undefined);
-      socket.on('data', (c: Buffer) => received.push(c.toString('latin1')));
-      socket.write(encodeCommand(Cmd.M_ADR, HUB));
-      socket.write(encodeCommand(Cmd.M_FILE, 'early.bin 3 1700000000 0'));
+    const hub = new HostileHub(HUB, {
+      onConnect: (c) => {
+        c.command(Cmd.M_ADR, HUB);
+        c.command(Cmd.M_FILE, 'early.bin 3 1700000000 0');
+        return true;
+      },
     });
-    servers.push(server);
-    const port = await new Promise<number>((resolve) =>
-      server.listen(0, '127.0.0.1', () => {
-        const a = server.address();
-        resolve(typeof a === 'object' && a ? a.port : 0);
-      }),
-    );
+    hubs.push(hub);
+    const port = await hub.listen();
     const { r, node } = await poll(port);
     assert.equal(r.kind, 'protocol');
     assert.match(r.message, /hub sent M_FILE before M_OK/);
