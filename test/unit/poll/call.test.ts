@@ -548,6 +548,26 @@ describe('callHub: protocol extensions', () => {
     assert.deepEqual(await readFile(join(f.node.insecureInbound, 'bz.txt')), down);
   });
 
+  test("GZ received over many reads of the dialled socket's reused read buffer: files intact", T, async () => {
+    // Incompressible data: the wire carries about 3 MB, so the dialled socket fills its one read
+    // buffer again and again while frames wait for zlib (test/unit/binkp/session.test.ts has the
+    // deterministic case of a buffer overwritten after each read).
+    const noise = pseudoRandomBytes(3_000_000, 21);
+    const text = textLike(200_000, 5);
+    const hub = await startHub({
+      password: 'pw',
+      loginOptions: ['EXTCMD', 'GZ'],
+      sendMethod: 'GZ',
+      files: [hubFile('noise.bin', noise), hubFile('0000beef.pkt', text)],
+    });
+    const f = await makeNode(hub.port, { password: 'pw' });
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.deepEqual(commands(c.log, 'out', 'M_FILE').map((l) => l.split(' ').at(-1)), ['GZ', 'GZ']);
+    assert.ok((await readFile(join(f.node.inbound, 'noise.bin'))).equals(noise), 'noise.bin intact');
+    assert.ok((await readFile(join(f.node.inbound, '0000beef.pkt'))).equals(text), '0000beef.pkt intact');
+  });
+
   test('GZ with NR (the hub offers -1) and a resume (we send from its offset): a fresh zlib stream per M_FILE', T, async () => {
     const down = textLike(50_000, 15);
     const up = textLike(40_000, 16);
