@@ -8,6 +8,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FrameDecoder } from './frame.js';
+import { inflatePlzFrame } from './plz.js';
+import type { CryptKeys } from './crypt.js';
 import type { CallerSession, Established, SessionLink, SessionResult, SessionTimer } from './session.js';
 import type { Throttle } from './throttle.js';
 import { SessionError, errorText } from '../errors.js';
@@ -28,19 +30,6 @@ export interface RunOptions {
   /** bandwidth_limit buckets (global, then per hub): both directions draw from them. */
   throttle?: Throttle | undefined;
   timers?: Timers;
-  /**
-   * Called at M_OK, before the next frame is decoded: where stream transforms negotiated in the
-   * login (binkd's CRYPT) plug in.
-   */
-  onEstablished?: (info: Established, wire: StreamTransforms) => void;
-}
-
-/** What an extension may change on an established connection. */
-export interface StreamTransforms {
-  /** From the next frame on, received bytes pass through `t` first (even inside one read). */
-  transformInput(t: (chunk: Buffer) => Buffer): void;
-  /** Bytes written from now on pass through `t`, which returns a new buffer. */
-  transformOutput(t: (bytes: Buffer) => Buffer): void;
 }
 
 /** Bytes of one read from a socket we dialled ourselves. */
@@ -81,11 +70,10 @@ const PAUSED_BY_SESSION = 1;
 const PAUSED_BY_THROTTLE = 2;
 
 /** The SessionLink over a Duplex. */
-class StreamLink implements SessionLink, StreamTransforms {
+class StreamLink implements SessionLink {
   private readonly decoder: FrameDecoder;
   private readonly timers: Timers;
   private readonly throttle: Throttle | undefined;
-  private readonly onEstablished: RunOptions['onEstablished'];
   private readonly cancels = new Map<SessionTimer | 'linger', () => void>();
   private paused = 0;
   private corked = false;
@@ -95,9 +83,8 @@ class StreamLink implements SessionLink, StreamTransforms {
   private readonly held: { bytes: Buffer; release: (() => void) | undefined }[] = [];
   private releasing = false;
   private endWhenReleased = false;
-  /** Stream transforms (binkd's CRYPT would set both at M_OK); identity when undefined. */
-  private inputTransform: ((chunk: Buffer) => Buffer) | undefined;
-  private outputTransform: ((bytes: Buffer) => Buffer) | undefined;
+  /** binkd CRYPT: our outgoing keys, from M_OK on. */
+  private encrypt: CryptKeys | undefined;
   /** Resolves when close() is called: held writes stop waiting for tokens. */
   private readonly closingNow: Promise<void>;
   private markClosing!: () => void;
@@ -109,7 +96,6 @@ class StreamLink implements SessionLink, StreamTransforms {
     opts: RunOptions,
   ) {
     this.timers = opts.timers ?? realTimers;
-    this.onEstablished = opts.onEstablished;
     this.throttle = opts.throttle?.active ? opts.throttle : undefined;
     this.closingNow = new Promise<void>((resolve) => (this.markClosing = resolve));
     this.decoder = new FrameDecoder({
@@ -140,12 +126,7 @@ class StreamLink implements SessionLink, StreamTransforms {
     // reset can cost the hub the M_ERR we just sent.
     if (this.closing) return;
     try {
-      let input: Buffer | undefined = this.inputTransform ? this.inputTransform(chunk) : chunk;
-      while (input) {
-        const rest = this.decoder.push(input);
-        // A transform that started inside this chunk (transformInput) takes the rest of it.
-        input = rest && this.inputTransform ? this.inputTransform(rest) : rest;
-      }
+      this.decoder.push(chunk);
     } catch (err) {
       this.session.badFrame(errorText(err));
       return;
@@ -170,26 +151,10 @@ class StreamLink implements SessionLink, StreamTransforms {
     if (this.paused === 0) this.stream.resume();
   }
 
-  /**
-   * From the next frame on, received bytes pass through `t` first. Called while a frame is being
-   * handled (from established()), it takes effect at that frame's end, even inside one read.
-   */
-  transformInput(t: (chunk: Buffer) => Buffer): void {
-    this.inputTransform = t;
-    this.decoder.halt();
-  }
-
-  /** Bytes written from now on pass through `t`, which returns a new buffer. */
-  transformOutput(t: (bytes: Buffer) => Buffer): void {
-    this.outputTransform = t;
-  }
-
   write(bytes: Buffer, release?: () => void): boolean {
-    if (this.outputTransform) {
-      bytes = this.outputTransform(bytes);
-      release?.();
-      release = undefined;
-    }
+    // In the order written, so the cipher's keystream matches the hub's (in place: the session
+    // does not look at a buffer again once it is written).
+    if (this.encrypt) this.encrypt.encrypt(bytes);
     if (this.throttle) {
       this.held.push({ bytes, release });
       void this.releaseHeld();
@@ -266,13 +231,18 @@ class StreamLink implements SessionLink, StreamTransforms {
   }
 
   /**
-   * binkd's CRYPT (FTN-NOTES §9) would start here (RunOptions.onEstablished, with
-   * transformInput() and transformOutput()): every byte after the M_OK frame is enciphered both
+   * binkd's CRYPT (FTN-NOTES §9) starts here: every byte after the M_OK frame is enciphered both
    * ways. The session calls this while handling M_OK, before the decoder goes on to the next
-   * frame, so the input transform takes over at exactly that boundary.
+   * frame, so the input transform takes over at exactly that boundary. PLZ (FTS-1029) changes
+   * how data frame headers read from here on.
    */
   established(info: Established): void {
-    this.onEstablished?.(info, this);
+    if (info.crypt) {
+      const keys = info.crypt;
+      this.decoder.setInputTransform((bytes) => keys.in.decrypt(bytes));
+      this.encrypt = keys.out;
+    }
+    if (info.plz) this.decoder.plz = inflatePlzFrame;
   }
 
   close(_ok: boolean, lingerMs: number): void {
@@ -338,7 +308,8 @@ export function dialTcp(target: DialTarget, timeoutMs: number, timers: Timers = 
       host: target.host,
       port: target.port,
       // Each read is handled before the next one reuses the buffer: the session copies what it
-      // keeps (frames queued behind an env call; command payloads are copied by the decoder).
+      // keeps (frames queued behind an env call, data for zlib; command payloads, CRYPT input and
+      // PLZ frames are copied by the decoder).
       onread: { buffer, callback: (n: number, buf: Uint8Array) => reader.read(Buffer.from(buf.buffer, buf.byteOffset, n)) },
     });
     reusedReads.set(socket, reader);

@@ -26,7 +26,13 @@ const enum State {
   Header,
   Command,
   Data,
+  /** A compressed PLZ data frame being assembled [FTS-1029]. */
+  Packed,
 }
+
+/** FTS-1029: in PLZ mode bit 14 flags a compressed data frame and 14 bits are left for the length. */
+const PLZ_BIT = 0x4000;
+const PLZ_LENGTH = 0x3fff;
 
 /**
  * Incremental decoder: `push()` any split of the byte stream; frames come out through the handler
@@ -40,17 +46,28 @@ export class FrameDecoder {
   private headerByte = -1;
   private command: Buffer | undefined;
   private commandFill = 0;
-  private halted = false;
+
+  /**
+   * PLZ mode [FTS-1029], switched on by the session once both sides offered `PLZ`: data frame
+   * headers carry the compressed flag, and this inflates a flagged payload (./plz.ts
+   * inflatePlzFrame; it throws on bad data, and then so does push()).
+   */
+  plz: ((body: Buffer) => Buffer) | undefined;
+
+  /** Applied to every input byte not yet decoded (CRYPT); see setInputTransform. */
+  private transform: ((bytes: Buffer) => void) | undefined;
+  private transformChanged = false;
 
   constructor(private readonly handler: FrameHandler) {}
 
   /**
-   * Called from a handler: stop after the frame being delivered, and have push() return the rest
-   * of its chunk undecoded. For a stream transform that starts at a frame boundary (binkd's CRYPT
-   * enciphers every byte after M_OK): the caller transforms the rest and pushes it again.
+   * From the next undecoded byte on, pass input through `fn` (in place) before decoding. Called
+   * from a handler callback, it takes effect at that frame boundary, even within one pushed
+   * chunk: binkd's CRYPT starts with the first byte after M_OK (protocol.c recv_block).
    */
-  halt(): void {
-    this.halted = true;
+  setInputTransform(fn: ((bytes: Buffer) => void) | undefined): void {
+    this.transform = fn;
+    this.transformChanged = true;
   }
 
   /** True when the decoder sits between frames (nothing partial buffered). */
@@ -58,14 +75,23 @@ export class FrameDecoder {
     return this.state === State.Header && this.headerByte < 0;
   }
 
-  /** Decode `chunk`; returns the bytes left undecoded when a handler called halt(), else undefined. */
-  push(chunk: Buffer): Buffer | undefined {
+  push(input: Buffer): void {
+    let chunk = input;
+    this.transformChanged = false;
+    if (this.transform) {
+      chunk = Buffer.from(input);
+      this.transform(chunk);
+    }
     let pos = 0;
     const len = chunk.length;
     while (pos < len) {
-      if (this.halted) {
-        this.halted = false;
-        return chunk.subarray(pos);
+      if (this.transformChanged) {
+        this.transformChanged = false;
+        if (this.transform) {
+          // Copy: the caller's buffer is not ours to rewrite.
+          chunk = chunk === input ? Buffer.from(input) : chunk;
+          this.transform(chunk.subarray(pos));
+        }
       }
       switch (this.state) {
         case State.Header: {
@@ -89,6 +115,12 @@ export class FrameDecoder {
               this.command = Buffer.allocUnsafe(this.remaining);
               this.commandFill = 0;
             }
+          } else if (this.plz && header & PLZ_BIT) {
+            this.remaining = header & PLZ_LENGTH;
+            this.state = State.Packed;
+            this.command = Buffer.allocUnsafe(this.remaining);
+            this.commandFill = 0;
+            if (this.remaining === 0) this.unpack();
           } else if (this.remaining === 0) {
             // FTN-NOTES §1: a 0-byte file is sent as one empty data frame.
             this.handler.data(chunk.subarray(pos, pos), true);
@@ -97,13 +129,16 @@ export class FrameDecoder {
           }
           break;
         }
+        case State.Packed:
         case State.Command: {
           const n = Math.min(this.remaining, len - pos);
           chunk.copy(this.command!, this.commandFill, pos, pos + n);
           this.commandFill += n;
           this.remaining -= n;
           pos += n;
-          if (this.remaining === 0) {
+          if (this.remaining === 0 && this.state === State.Packed) {
+            this.unpack();
+          } else if (this.remaining === 0) {
             const payload = this.command!;
             this.command = undefined;
             this.state = State.Header;
@@ -122,8 +157,13 @@ export class FrameDecoder {
         }
       }
     }
-    this.halted = false;
-    return undefined;
+  }
+
+  private unpack(): void {
+    const body = this.command!;
+    this.command = undefined;
+    this.state = State.Header;
+    this.handler.data(this.plz!(body), true);
   }
 }
 

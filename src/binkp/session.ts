@@ -30,6 +30,20 @@ import {
 } from './commands.js';
 import { cramResponse, CramError } from './cram.js';
 import { shownText } from './untrusted.js';
+import { formatCrc, crc32 } from './crc.js';
+import { sessionKeys, type CryptKeys } from './crypt.js';
+import { Decompressor, DecompressError, chooseMethod, compressFrames, type Method } from './compress.js';
+import { PLZ_MAX_PAYLOAD, encodePlzData } from './plz.js';
+import {
+  describeNegotiated,
+  formatFileExtras,
+  hasNz,
+  negotiate,
+  ourOptions,
+  parseFileExtras,
+  type FileExtras,
+  type Negotiated,
+} from './options.js';
 import { formatAddress, parseAddressList, sameAddress, type FtnAddress } from '../ftn/address.js';
 import { SessionError, errorText, type FailureKind } from '../errors.js';
 
@@ -83,6 +97,11 @@ export interface OutgoingFile {
   sendName: string;
   size: number;
   mtime: number;
+  /**
+   * binkd's ND status (`.stc`): a file the hub confirmed but may not have placed yet. It is
+   * offered with -1 and carries no data; there is nothing to open.
+   */
+  ndStatus?: boolean;
 }
 
 /** `name` = unescaped wire name, `mtime` = unix seconds. */
@@ -103,6 +122,10 @@ export type Offer =
 export interface PartialFile {
   /** Bytes in the partial so far (offset + written). */
   readonly received: number;
+  /** FTS-1030: the CRC-32 of everything in the partial, from byte 0 (resumed part included). */
+  crc32?(): number | Promise<number>;
+  /** Close and remove the partial: its data must not be kept (a CRC mismatch). */
+  discard?(): Promise<void>;
   /**
    * Append `chunks` (the data of one socket read, in order) before returning: synchronously, so
    * no more input is read while it runs, which is the backpressure. Throws IoError when the write
@@ -131,6 +154,12 @@ export interface SessionEnv {
   confirmed(file: OutgoingFile): Promise<void>;
   /** M_SKIP arrived for a file we sent (it stays queued). */
   skipped?(file: OutgoingFile, reason: string): void;
+  /**
+   * ND mode: remember `file` as the hub's possibly unplaced file (binkd's `.stc`) before it is
+   * deleted; `clearNdStatus` forgets it once the hub has surely placed it.
+   */
+  setNdStatus?(file: OutgoingFile): Promise<void>;
+  clearNdStatus?(file: OutgoingFile): Promise<void>;
   offer(file: IncomingFile, secure: boolean): Promise<Offer>;
   openPartial(file: IncomingFile, offset: number): Promise<PartialFile>;
   /**
@@ -153,6 +182,20 @@ export interface Established {
   secure: boolean;
   /** The hub's OPT tokens. */
   remoteOptions: readonly string[];
+  /** binkd CRYPT is on: every byte from here on goes through these keys, both ways. */
+  crypt?: { in: CryptKeys; out: CryptKeys } | undefined;
+  /** FTS-1029 PLZ is on: data frame headers may carry the compressed flag. */
+  plz?: boolean;
+}
+
+/** The protocol extensions allowed for this hub (config use_*; see ./options.ts). */
+export interface SessionExtensions {
+  compression: boolean;
+  crc: boolean;
+  crypt: boolean;
+  nd: boolean;
+  /** Files smaller than this go plain. */
+  compressionThreshold: number;
 }
 
 /** The session's outputs: what connect.ts (or a test) does on its behalf. */
@@ -196,6 +239,8 @@ export interface SessionOptions {
   mailer: string;
   /** Data frame payload, 1..32767. */
   bufferSize?: number;
+  /** Protocol extensions to offer; absent = none. */
+  extensions?: SessionExtensions | undefined;
   /** ms without progress (see `progressed`) that end the session; 0 = never. */
   idleTimeout?: number;
   sessionTimeout?: number;
@@ -237,6 +282,8 @@ export interface SessionResult {
   /** AKAs we served (claimed `.bsy`). */
   servedAkas: FtnAddress[];
   receivedPaths: string[];
+  /** The extensions in force (`GZ`, `PLZ`, `CRYPT`, `CRC`, `ND`, `NR`), for logs, stats, metrics. */
+  extensions: string[];
 }
 
 type Stage = 'greeting' | 'auth' | 'transfer' | 'done';
@@ -270,10 +317,39 @@ interface Streaming {
   reading: boolean;
   /** Bumped on every re-position (M_GET), so a read in flight for the old position is dropped. */
   generation: number;
+  /** GZ: the file goes as one zlib stream; these are its frame payloads. */
+  z?: { method: Method; frames: AsyncGenerator<Buffer>; read: () => number } | undefined;
 }
 
-/** The receiver: `ready` for an M_FILE, or `receiving` one into a partial. */
-type ReceiverState = { name: 'ready' } | { name: 'receiving'; file: IncomingFile; partial: PartialFile };
+/**
+ * The receiver: `ready` for an M_FILE, or `receiving` one into a partial; `z` decompresses a GZ
+ * file, `crc` is the FTS-1030 checksum to verify at the end.
+ */
+type ReceiverState = { name: 'ready' } | Receiving;
+
+interface Receiving {
+  name: 'receiving';
+  file: IncomingFile;
+  partial: PartialFile;
+  z?: Decompressor | undefined;
+  crc?: number | undefined;
+}
+
+/** Nothing negotiated: the state before M_OK, and with a hub that offers nothing we offer. */
+const NO_EXTENSIONS: Negotiated = {
+  crypt: false,
+  sendMethods: [],
+  receiveMethods: [],
+  plz: false,
+  sendCrc: false,
+  verifyCrc: false,
+  sendNd: false,
+  receiveNd: false,
+};
+/** Bytes read from a file per step when it is compressed or checksummed. */
+const READ_CHUNK = 256 * 1024;
+/** FTS-1030 §2.2: after a first CRC failure M_SKIP; a second in one session ends it with M_ERR. */
+const MAX_CRC_FAILURES = 1;
 
 interface Batch {
   number: number;
@@ -406,6 +482,20 @@ export class CallerSession {
   private nrSeen = false;
   /** We told the hub why we end (M_ERR, or M_BSY): no second M_ERR. */
   private fatalSent = false;
+  // extensions (./options.ts)
+  private ourOpts: string[] = [];
+  private negotiated: Negotiated = NO_EXTENSIONS;
+  /** PLZ on for what we send; an M_GET ... NZ switches it off (FTS-1029 §1). */
+  private plzSend = false;
+  /** Files the hub asked for uncompressed (M_GET ... NZ). */
+  private readonly noCompress = new Set<string>();
+  /** FTS-1030 checksums of files we send, by id. */
+  private readonly crcs = new Map<string, number>();
+  private crcFailures = 0;
+  /** ND: the file recorded as the hub's unplaced one (binkd's status). */
+  private ndStatus: OutgoingFile | undefined;
+  /** ND: a received file acknowledged but placed only when the next file starts or the batch ends. */
+  private ndPending: { file: IncomingFile; partial: PartialFile } | undefined;
 
   // transfer
   private sender: SenderState = { name: 'off' };
@@ -418,6 +508,8 @@ export class CallerSession {
   private readonly getsPending = new Map<string, number>();
   /** Received files being placed by env.complete(). */
   private readonly completing = new Set<Promise<void>>();
+  /** ND files being placed after their M_GOT went out (see place()). */
+  private readonly placing = new Set<Promise<void>>();
   /**
    * Data of the file being received, gathered over one socket read and written with one call at
    * its end (or before the next command): one syscall per read instead of one per 4 KiB frame.
@@ -496,7 +588,13 @@ export class CallerSession {
   /** A command frame from the hub. */
   command(id: number, arg: Buffer): void {
     if (this.ended) return;
-    if (this.busy || this.inputHead < this.inputs.length) this.enqueue({ kind: 'cmd', id, arg });
+    const queued = this.busy || this.inputHead < this.inputs.length;
+    if (queued && id === Cmd.M_OK && this.ourOpts.includes('CRYPT') && this.remoteOptions.has('CRYPT')) {
+      // CRYPT switches at M_OK's frame boundary; the bytes behind it cannot wait in a queue.
+      this.fail('protocol', 'hub sent M_OK while an earlier frame was still being handled; cannot start CRYPT');
+      return;
+    }
+    if (queued) this.enqueue({ kind: 'cmd', id, arg });
     else this.handle({ kind: 'cmd', id, arg });
   }
 
@@ -512,8 +610,15 @@ export class CallerSession {
       this.enqueue({ kind: 'data', piece: Buffer.from(piece) });
       return;
     }
+    // Decompressing waits for zlib, which keeps the piece meanwhile: a copy, as for the queue;
+    // the frames behind it queue.
+    if (this.receiver.name === 'receiving' && this.receiver.z) {
+      this.handle({ kind: 'data', piece: Buffer.from(piece) });
+      return;
+    }
     try {
-      this.onData(piece);
+      // Plain data: synchronous (a GZ receiver went through handle() above).
+      this.onData(piece)?.catch((err: unknown) => this.failFrom(err));
     } catch (err) {
       this.failFrom(err);
     }
@@ -608,9 +713,14 @@ export class CallerSession {
     this.sendCmd(Cmd.M_NUL, `TIME ${(o.timeText ?? (() => new Date(this.now()).toUTCString()))()}`);
     this.sendCmd(Cmd.M_NUL, `VER ${o.mailer} binkp/1.1`);
     this.sendCmd(Cmd.M_ADR, o.ourAddresses.map((a) => formatAddress(a)).join(' '));
-    // FTS-1028: OPT NR asks the hub to offer its files with offset -1. We list nothing else: we
-    // implement neither CRYPT, GZ/BZ2 (EXTCMD), ND/NDA, PLZ nor CRC.
-    if (o.nrMode) this.sendCmd(Cmd.M_NUL, 'OPT NR');
+    // FTS-1028: OPT NR asks the hub to offer its files with offset -1. The extensions follow
+    // ./options.ts: only what is implemented and allowed for this hub.
+    const ext = o.extensions;
+    this.ourOpts = ourOptions(
+      { compression: !!ext?.compression, crc: !!ext?.crc, crypt: !!ext?.crypt, nd: !!ext?.nd, nr: o.nrMode },
+      o.password !== undefined,
+    );
+    if (this.ourOpts.length > 0) this.sendCmd(Cmd.M_NUL, `OPT ${this.ourOpts.join(' ')}`);
   }
 
   /**
@@ -829,8 +939,18 @@ export class CallerSession {
     });
     this.stage = 'transfer';
     this.progressed();
+    const n = negotiate(this.ourOpts, this.remoteOptions, { password: this.passwordSent, cram: this.usedCram, secure: this.secure });
+    this.negotiated = n;
+    this.plzSend = n.plz;
+    const inForce = describeNegotiated(n, this.opts.nrMode || this.nrSeen);
+    if (inForce.length > 0) this.log('info', 'protocol', `extensions: ${inForce.join(' ')}`, { extensions: inForce.join(' ') });
     // Synchronously, before the next frame is decoded: the link may switch stream transforms here.
-    this.link.established?.({ secure: this.secure, remoteOptions: [...this.remoteOptions] });
+    this.link.established?.({
+      secure: this.secure,
+      remoteOptions: [...this.remoteOptions],
+      crypt: n.crypt && this.opts.password !== undefined ? sessionKeys(this.opts.password, 'caller') : undefined,
+      plz: n.plz,
+    });
     return this.startBatch();
   }
 
@@ -874,6 +994,14 @@ export class CallerSession {
     // binkd closes after a batch that carried only the two M_EOBs, and after any batch with a
     // binkp/1.0 peer. It counts every command frame both ways; so do we.
     if (!this.remote11 || this.batch.msgs <= 2 || this.stopAfterBatch) {
+      // binkd: after the last batch the hub has placed everything; no status is left.
+      if (this.ndStatus) {
+        this.clearStatus().then(
+          () => this.end(true),
+          (err: unknown) => this.failFrom(err),
+        );
+        return;
+      }
       this.end(true);
       return;
     }
@@ -897,6 +1025,8 @@ export class CallerSession {
 
   private onEob(): void | Promise<void> {
     this.batch.remoteEob = true;
+    // binkd sends M_EOB only when its files are acknowledged: it has our M_GOT, place the file.
+    this.placeNdPending();
     const r = this.receiver;
     if (r.name === 'receiving') {
       // binkd keeps what arrived of an interrupted file as a partial for a later resume.
@@ -912,6 +1042,8 @@ export class CallerSession {
   private async onFile(arg: string): Promise<void> {
     const f = parseFileArgs(arg);
     if (!f) throw new SessionError('protocol', `hub sent a malformed M_FILE: ${arg}`);
+    // ND (binkd start_file_recv): the next file starts, so the hub has our M_GOT for the last one.
+    this.placeNdPending();
     const r = this.receiver;
     if (r.name === 'receiving') {
       this.receiver = { name: 'ready' };
@@ -920,11 +1052,13 @@ export class CallerSession {
     }
     const file: IncomingFile = { name: f.name, size: f.size, mtime: f.mtime };
     const key = fileKey(file);
+    const extras = parseFileExtras(f.extra, this.negotiated.verifyCrc);
+    if (extras.unknown.length > 0) this.log('debug', 'protocol', `M_FILE ${f.name}: ignoring unknown tokens ${extras.unknown.join(' ')}`);
     const asked = this.getsPending.get(key);
     if (asked !== undefined) {
       if (f.offset === asked) {
         this.getsPending.delete(key);
-        return this.beginReceive(file, f.offset);
+        return this.beginReceive(file, f.offset, extras);
       }
       if (f.offset !== -1) {
         // The hub repeats the file from another offset than we asked; start over from our answer.
@@ -950,11 +1084,18 @@ export class CallerSession {
         this.sendCmd(Cmd.M_SKIP, formatFileRef(file));
         return;
       case 'receive':
-        return this.acceptOffer(file, f, offer.offset);
+        return this.acceptOffer(file, f, offer.offset, extras);
     }
   }
 
-  private acceptOffer(file: IncomingFile, f: FileArgs, offset: number): void | Promise<void> {
+  private acceptOffer(file: IncomingFile, f: FileArgs, offset: number, extras: FileExtras): void | Promise<void> {
+    if (extras.method && !this.negotiated.receiveMethods.includes(extras.method) && f.offset !== -1) {
+      // A method we did not offer (BZ2): binkd's M_GET ... NZ asks for the file uncompressed.
+      this.log('info', 'transfer', `${file.name} comes ${extras.method}-compressed, which we do not take; asking for it uncompressed (NZ)`);
+      this.getsPending.set(fileKey(file), offset);
+      this.sendCmd(Cmd.M_GET, `${formatFileRef(file)} ${offset} NZ`);
+      return;
+    }
     if (f.offset === -1 || f.offset !== offset) {
       // FTS-1028: -1 asks for our offset. Otherwise we resume a partial (or restart) at `offset`;
       // binkd discards data after an M_GET until its fresh M_FILE, and so do we.
@@ -964,11 +1105,16 @@ export class CallerSession {
       this.sendCmd(Cmd.M_GET, `${formatFileRef(file)} ${offset}`);
       return;
     }
-    return this.beginReceive(file, offset);
+    return this.beginReceive(file, offset, extras);
   }
 
-  private async beginReceive(file: IncomingFile, offset: number): Promise<void> {
+  private async beginReceive(file: IncomingFile, offset: number, extras: FileExtras): Promise<void> {
     if (offset > file.size) throw new SessionError('protocol', `hub sent ${file.name} from offset ${offset} past its size ${file.size}`);
+    if (extras.method && !this.negotiated.receiveMethods.includes(extras.method)) {
+      this.getsPending.set(fileKey(file), offset);
+      this.sendCmd(Cmd.M_GET, `${formatFileRef(file)} ${offset} NZ`);
+      return;
+    }
     const partial = await this.env.openPartial(file, offset);
     if (this.ended) {
       await partial.close();
@@ -979,21 +1125,38 @@ export class CallerSession {
       size: file.size,
       offset,
     });
-    this.receiver = { name: 'receiving', file, partial };
+    this.receiver = {
+      name: 'receiving',
+      file,
+      partial,
+      // binkd: "gzip mode is on" for this file; a fresh stream from this M_FILE's offset.
+      z: extras.method && partial.received < file.size ? new Decompressor(extras.method) : undefined,
+      crc: extras.crc,
+    };
     if (partial.received >= file.size) this.completeReceive();
   }
 
-  private onData(piece: Buffer): void {
+  private onData(piece: Buffer): void | Promise<void> {
     const r = this.receiver;
-    // Data for a file we declined, or sent before the hub saw our M_GET: binkd drops it too.
+    // Data for a file we declined, or sent before the hub saw our M_GET: binkd drops it too. So
+    // is the tail of a GZ stream (its trailer) that comes after the file was complete.
     if (r.name !== 'receiving' || piece.length === 0) return;
-    const have = r.partial.received + this.gatheredBytes + piece.length;
+    if (r.z) return this.onCompressedData(r, piece);
+    this.gather(r, piece);
+  }
+
+  /**
+   * Plain bytes of the file: gathered, to be written with the rest of this read (flushGathered);
+   * the last ones at once, and the file is complete.
+   */
+  private gather(r: Receiving, plain: Buffer): void {
+    const have = r.partial.received + this.gatheredBytes + plain.length;
     if (have > r.file.size) {
       throw new SessionError('protocol', `hub sent more data than the ${r.file.size} bytes it announced for ${r.file.name}`);
     }
-    this.stats.bytesReceived += piece.length;
-    this.gathered.push(piece);
-    this.gatheredBytes += piece.length;
+    this.stats.bytesReceived += plain.length;
+    this.gathered.push(plain);
+    this.gatheredBytes += plain.length;
     if (have === r.file.size) {
       this.flushGathered();
       if (this.receiver === r) this.completeReceive();
@@ -1014,28 +1177,140 @@ export class CallerSession {
     r.partial.write(chunks);
   }
 
-  /** The last byte is in: place the file; its M_GOT goes when that is done. */
+  /**
+   * GZ: the file is complete when the decompressed count reaches its size, not on an empty frame
+   * (there is none). Data that does not decompress is asked for again uncompressed (M_GET NZ)
+   * from what arrived intact.
+   */
+  private async onCompressedData(r: Receiving, piece: Buffer): Promise<void> {
+    let plain: Buffer;
+    try {
+      // zlib holds the piece until it ran: data() handed it over as a copy, never as a view of
+      // the link's reused read buffer.
+      plain = await r.z!.push(piece);
+    } catch (err) {
+      if (!(err instanceof DecompressError)) throw err;
+      r.z!.close();
+      this.receiver = { name: 'ready' };
+      await r.partial.close();
+      const at = r.partial.received;
+      this.log('warning', 'transfer', `${r.file.name}: ${err.message}; asking for it again uncompressed from ${at} (NZ)`);
+      this.getsPending.set(fileKey(r.file), at);
+      this.sendCmd(Cmd.M_GET, `${formatFileRef(r.file)} ${at} NZ`);
+      return;
+    }
+    if (this.ended || this.receiver !== r) return;
+    if (plain.length > 0) {
+      this.gather(r, plain);
+      // zlib answered after the read that brought the piece: written now, not with a later read.
+      this.flushGathered();
+    }
+    if (this.receiver !== r) r.z!.close();
+  }
+
+  /** The last byte is in: check it (FTS-1030), place the file; its M_GOT goes when that is done. */
   private completeReceive(): void {
     const r = this.receiver;
     if (r.name !== 'receiving') return;
     this.receiver = { name: 'ready' };
     const { file, partial } = r;
+    r.z?.close();
+    if (r.crc !== undefined && partial.crc32) {
+      this.completing.add(this.track(this.checkCrc(r, r.crc, partial.crc32)));
+      return;
+    }
+    if (this.negotiated.receiveNd) this.holdForNd(file, partial);
+    else this.place(file, partial);
+  }
+
+  /**
+   * ND (binkd THEY_ND): acknowledge at once but keep the file in the temp inbound, complete, until
+   * the hub shows it has our M_GOT (its next M_FILE, or its M_EOB). Killed before that, the next
+   * session finds the complete partial and answers the hub's re-offer with M_GET at its size: no
+   * data again, and no file twice.
+   */
+  private holdForNd(file: IncomingFile, partial: PartialFile): void {
+    const held = partial.close().then(() => {
+      this.completing.delete(held);
+      if (this.ended) return;
+      this.ndPending = { file, partial };
+      this.log('debug', 'transfer', `${file.name} complete; placed when the hub goes on (ND)`);
+      this.sendCmd(Cmd.M_GOT, formatFileRef(file));
+      this.checkBatchEnd();
+    });
+    this.completing.add(held);
+  }
+
+  private placeNdPending(): void {
+    const p = this.ndPending;
+    if (!p) return;
+    this.ndPending = undefined;
+    this.place(p.file, p.partial, false);
+  }
+
+  /** Run `work` as one of the completions in flight; its failure fails the session. */
+  private track(work: Promise<void>): Promise<void> {
+    const p: Promise<void> = work.then(
+      () => void this.completing.delete(p),
+      (err: unknown) => {
+        this.completing.delete(p);
+        this.failFrom(err);
+      },
+    );
+    return p;
+  }
+
+  /**
+   * FTS-1030 §2.2: compare the M_FILE's checksum with the received data. On a mismatch the file
+   * is thrown away (a corrupt file is never kept) and refused with M_SKIP, so the hub sends it
+   * again next session; a second mismatch in one session ends it with M_ERR.
+   */
+  private async checkCrc(r: Receiving, expected: number, sum: () => number | Promise<number>): Promise<void> {
+    const got = await sum.call(r.partial);
+    if (this.ended) return;
+    if (got === expected) {
+      this.log('debug', 'transfer', `${r.file.name}: CRC ${formatCrc(got)} matches`);
+      if (this.negotiated.receiveNd) this.holdForNd(r.file, r.partial);
+      else this.place(r.file, r.partial);
+      this.checkBatchEnd();
+      return;
+    }
+    await (r.partial.discard ? r.partial.discard() : r.partial.close());
+    this.crcFailures++;
+    const what = `${r.file.name}: CRC-32 of the received data is ${formatCrc(got)}, the hub said ${formatCrc(expected)}; file discarded`;
+    if (this.crcFailures > MAX_CRC_FAILURES) {
+      throw new SessionError('protocol', `${what}; second CRC failure in this session`);
+    }
+    this.log('warning', 'transfer', `${what}, refused (M_SKIP) to be sent again`, { file: shownText(r.file.name) });
+    this.stats.filesSkipped++;
+    this.sendCmd(Cmd.M_SKIP, formatFileRef(r.file));
+    this.checkBatchEnd();
+  }
+
+  /**
+   * Place a complete file; `ack` = send its M_GOT when done. ND files were acknowledged already:
+   * their placement is not part of the batch (the hub's next frames may come meanwhile, its next
+   * M_EOB too), but the session's end waits for it.
+   */
+  private place(file: IncomingFile, partial: PartialFile, ack = true): void {
+    const set = ack ? this.completing : this.placing;
     const placed = this.env.complete(file, partial, this.secure).then(
       (path) => {
-        this.completing.delete(placed);
-        if (this.ended) return;
+        set.delete(placed);
+        if (this.ended && ack) return;
         this.stats.filesReceived++;
         this.receivedPaths.push(path);
         this.log('info', 'transfer', `received ${file.name} → ${path}`, { file: shownText(file.name), size: file.size, path });
+        if (!ack) return;
         this.sendCmd(Cmd.M_GOT, formatFileRef(file));
         this.checkBatchEnd();
       },
       (err: unknown) => {
-        this.completing.delete(placed);
+        set.delete(placed);
         this.failFrom(err);
       },
     );
-    this.completing.add(placed);
+    set.add(placed);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1052,6 +1327,7 @@ export class CallerSession {
   /** Stop sending the current file (M_GOT or M_SKIP for it). */
   private dropCurrent(): void {
     const s = this.sender;
+    if (s.name === 'streaming') stopCompressing(s);
     if (s.name === 'streaming' || s.name === 'awaitingGet') closeQuietly(s.source);
     this.sender = { name: 'between' };
   }
@@ -1067,6 +1343,19 @@ export class CallerSession {
     if (hit.current) this.dropCurrent();
     this.awaitingAck.delete(hit.file.id);
     this.done.add(hit.file.id);
+    if (hit.file.ndStatus) {
+      // The hub placed (or already had) the file of our status: forget it.
+      this.log('info', 'transfer', `hub confirmed ${hit.file.sendName} from the ND status`, { file: hit.file.sendName });
+      await this.clearStatus();
+      this.stepSender();
+      return;
+    }
+    if (this.negotiated.sendNd && this.env.setNdStatus) {
+      // binkd GOT: the status is written before the file goes, so a kill between the two can
+      // only leave both (the file is offered again and the hub says it has it).
+      await this.env.setNdStatus(hit.file);
+      this.ndStatus = hit.file;
+    }
     await this.env.confirmed(hit.file);
     this.stats.filesSent++;
     this.log('info', 'transfer', `sent ${hit.file.sendName} (${hit.file.size} bytes), confirmed`, { file: hit.file.sendName, size: hit.file.size });
@@ -1081,8 +1370,14 @@ export class CallerSession {
       this.log('warning', 'protocol', `M_SKIP for a file we did not send: ${arg}`);
       return;
     }
+    if (hit.file.ndStatus) {
+      // binkd: "Cannot skip ND-status, session dropped".
+      this.sendCmd(Cmd.M_ERR, 'Cannot skip ND-status');
+      throw new SessionError('protocol', `hub skipped ${hit.file.sendName}, our ND status; it cannot be skipped`);
+    }
     if (hit.current) this.dropCurrent();
     this.awaitingAck.delete(hit.file.id);
+    this.clearStatus().catch((err: unknown) => this.failFrom(err));
     // FTS-1026: M_SKIP = "later, please": the file stays queued, not in this session again.
     this.done.add(hit.file.id);
     this.stats.filesSkipped++;
@@ -1091,30 +1386,69 @@ export class CallerSession {
     this.stepSender();
   }
 
-  private onGet(arg: string): void {
+  private async onGet(arg: string): Promise<void> {
     const g = parseFileArgs(arg);
     if (!g) throw new SessionError('protocol', `hub sent a malformed M_GET: ${arg}`);
     const hit = this.findSent(g);
+    // binkd GET: any M_GET means the hub took our M_GOT's file into place: the status goes.
+    if (!hit?.file.ndStatus) await this.clearStatus();
     if (!hit) {
       this.log('warning', 'protocol', `M_GET for a file we are not sending: ${arg}`);
       return;
     }
+    if (hit.file.ndStatus) return this.answerStatusGet(hit.file, g.offset);
     if (g.offset < 0 || g.offset > hit.file.size) {
       // binkd answers an M_GET past the end with M_ERR and drops the session; so do we.
       this.sendCmd(Cmd.M_ERR, `Invalid M_GET: offset ${g.offset} after end of file ${hit.file.sendName} size ${hit.file.size}`);
       throw new SessionError('protocol', `hub asked for ${hit.file.sendName} from offset ${g.offset}, past its size ${hit.file.size}`);
     }
+    if (hasNz(g.extra)) {
+      // binkd GET, FTS-1029 §1: the receiver wants no more compression, per file and per frame.
+      this.noCompress.add(hit.file.id);
+      if (this.plzSend) this.log('info', 'protocol', 'hub asked for no compression (NZ): PLZ off');
+      this.plzSend = false;
+    }
     const s = this.sender;
     if (hit.current && (s.name === 'streaming' || s.name === 'awaitingGet')) {
+      if (s.name === 'streaming') stopCompressing(s);
       // FTN-NOTES §3: after M_GET a fresh M_FILE with the offset must precede any data.
-      this.sendCmd(Cmd.M_FILE, formatFileArgs(wireRef(s.file), g.offset));
+      const method = this.methodFor(s.file, g.offset);
+      this.sendCmd(Cmd.M_FILE, this.fileArgs(s.file, g.offset, method));
       this.log('info', 'transfer', `sending ${s.file.sendName} from ${g.offset}`, { file: s.file.sendName, offset: g.offset });
-      this.startStreaming(s.file, s.source, g.offset, s.name === 'streaming' ? s.generation + 1 : 0);
+      this.startStreaming(s.file, s.source, g.offset, s.name === 'streaming' ? s.generation + 1 : 0, method);
     } else {
       this.awaitingAck.delete(hit.file.id);
       this.resend.push({ file: hit.file, offset: g.offset });
     }
     this.stepSender();
+  }
+
+  /**
+   * binkd GET "response for status": M_FILE at the offset asked. At the file's size the hub holds
+   * it complete and unplaced: an empty frame completes it and its M_GOT follows. At 0 it placed the
+   * file already: the status goes, and our next M_FILE interrupts the (empty) transfer.
+   */
+  private async answerStatusGet(file: OutgoingFile, offset: number): Promise<void> {
+    this.sendCmd(Cmd.M_FILE, formatFileArgs(wireRef(file), offset));
+    if (offset === file.size) {
+      const b = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+      writeDataHeader(b, 0, 0);
+      if (!this.link.write(b)) this.blocked = true;
+      this.awaitingAck.set(file.id, file);
+      this.sender = { name: 'between' };
+    } else {
+      this.done.add(file.id);
+      this.sender = { name: 'between' };
+      await this.clearStatus();
+    }
+    this.stepSender();
+  }
+
+  private async clearStatus(): Promise<void> {
+    const st = this.ndStatus;
+    if (!st) return;
+    this.ndStatus = undefined;
+    await this.env.clearNdStatus?.(st);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1148,6 +1482,8 @@ export class CallerSession {
         continue;
       }
       if (s.name !== 'between') return;
+      // binkd ND: the next file is offered only after M_GOT or M_SKIP for the last one.
+      if (this.negotiated.sendNd && this.awaitingAck.size > 0) return;
       const next = this.nextToSend();
       if (next) {
         this.openNext(next.file, next.offset);
@@ -1183,6 +1519,14 @@ export class CallerSession {
   }
 
   private openNext(file: OutgoingFile, offset: number): void {
+    if (file.ndStatus) {
+      // Always -1, ND or not (binkd): only the hub knows whether it placed the file.
+      this.ndStatus = file;
+      this.sendCmd(Cmd.M_FILE, formatFileArgs(wireRef(file), -1));
+      this.log('info', 'transfer', `offering ${file.sendName} from the ND status`, { file: file.sendName });
+      this.sender = { name: 'awaitingGet', file, source: NO_SOURCE };
+      return;
+    }
     const vanished = (err: unknown): void => {
       // FTN-NOTES §4: a file that vanished is skipped with a warning, the session goes on.
       this.log('warning', 'transfer', `cannot open ${file.path}: ${errorText(err)}; skipped`, { file: file.path });
@@ -1196,13 +1540,25 @@ export class CallerSession {
       vanished(err);
       return;
     }
-    if (!isPromise(opened)) {
+    if (!isPromise(opened) && !this.needsCrc(file)) {
       this.offerFile(file, opened, offset);
       return;
     }
     const state: SenderState = { name: 'opening', file };
     this.sender = state;
-    opened.then(
+    Promise.resolve(opened)
+      .then(async (source) => {
+        if (this.needsCrc(file) && !this.ended && this.sender === state) {
+          try {
+            this.crcs.set(file.id, await fileCrc(source, file.size));
+          } catch (err) {
+            closeQuietly(source);
+            throw err;
+          }
+        }
+        return source;
+      })
+      .then(
       (source) => {
         if (this.ended || this.sender !== state) {
           closeQuietly(source);
@@ -1219,24 +1575,65 @@ export class CallerSession {
     );
   }
 
+  /** FTS-1030: the hub takes checksums and this file goes uncompressed, so it needs one. */
+  private needsCrc(file: OutgoingFile): boolean {
+    return this.negotiated.sendCrc && !this.crcs.has(file.id) && this.methodFor(file, 0) === undefined;
+  }
+
+  /** GZ for this file from `offset`, or undefined for plain (./compress.ts chooseMethod). */
+  private methodFor(file: OutgoingFile, offset: number): Method | undefined {
+    const ext = this.opts.extensions;
+    if (!ext?.compression || this.noCompress.has(file.id) || offset >= file.size) return undefined;
+    return chooseMethod({ name: file.sendName, size: file.size }, this.negotiated.sendMethods, ext.compressionThreshold);
+  }
+
+  /** `name size time offset` and the extension token: the method, or the checksum (FTS-1030 §3). */
+  private fileArgs(file: OutgoingFile, offset: number, method: Method | undefined): string {
+    const crc = this.crcs.get(file.id);
+    return formatFileArgs(wireRef(file), offset) + formatFileExtras(method, crc === undefined ? undefined : formatCrc(crc));
+  }
+
   /** offset FIRST_OFFER = first offer (0, or -1 in NR mode); otherwise resend from that offset after M_GET. */
   private offerFile(file: OutgoingFile, source: SendSource, offset: number): void {
     if (offset !== FIRST_OFFER) {
       // FTN-NOTES §3: after M_GET a fresh M_FILE with the offset must precede any data.
-      this.sendCmd(Cmd.M_FILE, formatFileArgs(wireRef(file), offset));
+      const method = this.methodFor(file, offset);
+      this.sendCmd(Cmd.M_FILE, this.fileArgs(file, offset, method));
       this.log('info', 'transfer', `sending ${file.sendName} from ${offset}`, { file: file.sendName, offset });
-      this.startStreaming(file, source, offset, 0);
+      this.startStreaming(file, source, offset, 0, method);
       return;
     }
-    const nr = this.opts.nrMode || this.nrSeen;
-    this.sendCmd(Cmd.M_FILE, formatFileArgs(wireRef(file), nr ? -1 : 0));
-    this.log('info', 'transfer', `sending ${file.sendName} (${file.size} bytes)`, { file: file.sendName, size: file.size, path: file.path });
+    // ND includes NR (binkd doc/nd-mode-ru.txt).
+    const nr = this.opts.nrMode || this.nrSeen || this.negotiated.sendNd;
+    // binkd announces the method with the first offer too, even with -1 (start_file_transfer).
+    const method = this.methodFor(file, 0);
+    this.sendCmd(Cmd.M_FILE, this.fileArgs(file, nr ? -1 : 0, method));
+    this.log('info', 'transfer', `sending ${file.sendName} (${file.size} bytes${method ? `, ${method}` : ''})`, {
+      file: file.sendName,
+      size: file.size,
+      path: file.path,
+    });
     // FTS-1028: in NR mode the data waits for the hub's M_GET with the real offset.
     if (nr) this.sender = { name: 'awaitingGet', file, source };
-    else this.startStreaming(file, source, 0, 0);
+    else this.startStreaming(file, source, 0, 0, method);
   }
 
-  private startStreaming(file: OutgoingFile, source: SendSource, pos: number, generation: number): void {
+  private startStreaming(file: OutgoingFile, source: SendSource, pos: number, generation: number, method?: Method): void {
+    if (method && pos < file.size) {
+      const reader = readFrom(source, pos, file.size);
+      // PLZ frames hold at most 16383 bytes; compressed data gains nothing from PLZ on top.
+      const frameSize = this.plzSend ? Math.min(this.frameSize, PLZ_MAX_PAYLOAD) : this.frameSize;
+      this.sender = {
+        name: 'streaming',
+        file,
+        source,
+        pos,
+        reading: false,
+        generation,
+        z: { method, frames: compressFrames(method, reader.chunks, frameSize), read: reader.read },
+      };
+      return;
+    }
     if (pos >= file.size) {
       // FTN-NOTES §1: a 0-byte file still needs one empty data frame. So does a resend from the
       // very end after M_GET: the receiver completes a file on a data frame, so it would never M_GOT.
@@ -1261,6 +1658,7 @@ export class CallerSession {
    */
   private streamStep(s: Streaming): boolean {
     if (s.reading || this.blocked) return false;
+    if (s.z) return this.compressedStep(s, s.z);
     const frames = Math.min(this.pool.framesPerWrite, Math.ceil((s.file.size - s.pos) / this.frameSize));
     const want = Math.min(frames * this.frameSize, s.file.size - s.pos);
     // A whole write takes a pooled buffer; a smaller one (a packet, a file's tail) its own, so
@@ -1311,12 +1709,54 @@ export class CallerSession {
       left -= len;
       total = k * (frame + FRAME_HEADER_SIZE) + FRAME_HEADER_SIZE + len;
     }
-    if (!this.link.write(buf.subarray(0, total), pooled ? () => this.released(buf) : undefined)) this.blocked = true;
+    if (this.plzSend) {
+      // FTS-1029: frames of at most 16383 bytes, each compressed when that makes it smaller.
+      const out: Buffer[] = [];
+      for (let k = 0, left = got; k < frames; k++) {
+        const at = k * (frame + FRAME_HEADER_SIZE) + FRAME_HEADER_SIZE;
+        const len = Math.min(frame, left);
+        left -= len;
+        for (let i = 0; i < len || (len === 0 && i === 0); i += PLZ_MAX_PAYLOAD) {
+          out.push(encodePlzData(buf.subarray(at + i, at + Math.min(len, i + PLZ_MAX_PAYLOAD))));
+        }
+      }
+      if (pooled) this.pool.give(buf);
+      if (!this.link.write(Buffer.concat(out))) this.blocked = true;
+    } else if (!this.link.write(buf.subarray(0, total), pooled ? () => this.released(buf) : undefined)) this.blocked = true;
     s.pos += got;
     this.stats.bytesSent += got;
     this.progressed();
     if (s.pos >= s.file.size) this.fileStreamed(s.file, s.source);
     return true;
+  }
+
+  /** GZ: one compressed frame per step; the file is streamed when the zlib stream has ended. */
+  private compressedStep(s: Streaming, z: NonNullable<Streaming['z']>): boolean {
+    s.reading = true;
+    const generation = s.generation;
+    z.frames.next().then(
+      (next) => {
+        s.reading = false;
+        if (this.ended || this.sender !== s || s.generation !== generation) return;
+        if (next.done) {
+          this.fileStreamed(s.file, s.source);
+        } else {
+          const payload = next.value;
+          const frame = this.plzSend ? encodePlzData(payload, false) : encodeDataFrame(payload);
+          if (!this.link.write(frame)) this.blocked = true;
+          const read = z.read();
+          this.stats.bytesSent += read - s.pos;
+          s.pos = read;
+          this.progressed();
+        }
+        this.stepSender();
+      },
+      (err: unknown) => {
+        s.reading = false;
+        if (this.sender === s && s.generation === generation) this.fail('io', `compressing ${s.file.path}: ${errorText(err)}`);
+      },
+    );
+    return false;
   }
 
   private released(buf: Buffer): void {
@@ -1350,11 +1790,14 @@ export class CallerSession {
 
   private end(ok: boolean, error?: SessionError): void {
     if (this.ended) return;
+    // ND: a clean end means the hub has our last M_GOT; a failed one leaves the file in temp.
+    if (ok) this.placeNdPending();
     this.ended = true;
     this.stage = 'done';
     this.link.clearTimer('idle');
     this.link.clearTimer('session');
     const s = this.sender;
+    if (s.name === 'streaming') stopCompressing(s);
     if (s.name === 'streaming' || s.name === 'awaitingGet') closeQuietly(s.source);
     this.sender = { name: 'off' };
     try {
@@ -1368,7 +1811,7 @@ export class CallerSession {
     const closePartial = r.name === 'receiving' ? r.partial.close().catch(() => undefined) : Promise.resolve();
     this.link.close(ok, error?.kind === 'timeout' ? TIMEOUT_LINGER_MS : ABORT_LINGER_MS);
     const shown = error && new SessionError(error.kind, shownText(error.message, 1000), { cause: error.cause, ...(error.remote === undefined ? {} : { remote: error.remote }) });
-    void Promise.allSettled([closePartial, ...this.completing]).then(() =>
+    void Promise.allSettled([closePartial, ...this.completing, ...this.placing]).then(() =>
       this.settle({
         ok,
         ...(shown ? { error: shown } : {}),
@@ -1384,9 +1827,67 @@ export class CallerSession {
         remoteInfo: { ...this.remoteInfo },
         servedAkas: this.servedAkas,
         receivedPaths: [...this.receivedPaths],
+        extensions: describeNegotiated(this.negotiated, this.opts.nrMode || this.nrSeen),
       }),
     );
   }
+}
+
+/** The source of an ND status offer: it has no data. */
+const NO_SOURCE: SendSource = { readv: () => 0, close: () => undefined };
+
+/** End a GZ stream that is no longer wanted (M_GOT, M_SKIP, M_GET, the end). */
+function stopCompressing(s: Streaming): void {
+  if (!s.z) return;
+  s.z.frames.return(undefined).catch(() => undefined);
+  s.z = undefined;
+}
+
+/** One data frame around `payload` (a copy; the plain sender's hot path writes in place instead). */
+function encodeDataFrame(payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.length);
+  writeDataHeader(out, 0, payload.length);
+  payload.copy(out, FRAME_HEADER_SIZE);
+  return out;
+}
+
+/** A file's bytes from `pos` to `size` in chunks, and how far reading got (file offset). */
+function readFrom(source: SendSource, pos: number, size: number): { chunks: AsyncGenerator<Buffer>; read: () => number } {
+  let at = pos;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    while (at < size) {
+      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - at));
+      const got = await source.readv([buf], at);
+      if (got !== buf.length) throw new SessionError('io', `file shrank while being sent (expected ${size} bytes)`);
+      at += got;
+      yield buf;
+    }
+  }
+  return { chunks: chunks(), read: () => at };
+}
+
+/** FTS-1030: the CRC-32 of a whole file, read through its source (synchronously when it can). */
+function fileCrc(source: SendSource, size: number): number | Promise<number> {
+  const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
+  let crc = 0;
+  for (let at = 0; at < size; ) {
+    const view = buf.subarray(0, Math.min(buf.length, size - at));
+    const got = source.readv([view], at);
+    if (isPromise(got)) {
+      return (async () => {
+        for (let pos = at, n = await got; ; n = await source.readv([buf.subarray(0, Math.min(buf.length, size - pos))], pos)) {
+          if (n <= 0) throw new SessionError('io', `file shrank while being summed (expected ${size} bytes)`);
+          crc = crc32(buf.subarray(0, n), crc);
+          pos += n;
+          if (pos >= size) return crc;
+        }
+      })();
+    }
+    if (got <= 0) throw new SessionError('io', `file shrank while being summed (expected ${size} bytes)`);
+    crc = crc32(view.subarray(0, got), crc);
+    at += got;
+  }
+  return crc;
 }
 
 function wireRef(f: OutgoingFile): FileRef {

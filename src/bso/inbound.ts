@@ -24,6 +24,7 @@ import * as fss from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { IoError, SessionError, errorText } from '../errors.js';
+import { crc32 } from '../binkp/crc.js';
 import { makeDirsSync } from '../dirs.js';
 import { errCode, exists } from '../files.js';
 import { GroupSync } from './durable.js';
@@ -210,24 +211,26 @@ class SyncPartial implements PartialFile {
   private closed = false;
 
   /**
-   * @param sidecar writes the sidecar: called once, just before the first write that leaves the
+   * @param writeMeta writes the sidecar: called once, just before the first write that leaves the
    *   file incomplete (or at close), so a file that arrives whole in one read never gets one.
+   * @param sidecar the sidecar's path, removed with the partial by discard().
    */
   constructor(
     readonly file: string,
     private readonly offset: number,
     private readonly fd: number,
     private readonly size: number,
-    private sidecar: (() => void) | undefined,
+    private writeMeta: (() => void) | undefined,
+    private readonly sidecar: string,
   ) {}
 
   /** A sidecar was written for this partial. */
   sidecarWritten = false;
 
   private writeSidecarOnce(): void {
-    const w = this.sidecar;
+    const w = this.writeMeta;
     if (!w) return;
-    this.sidecar = undefined;
+    this.writeMeta = undefined;
     w();
     this.sidecarWritten = true;
   }
@@ -271,6 +274,44 @@ class SyncPartial implements PartialFile {
       if (this.received < this.size) this.writeSidecarOnce();
     } finally {
       fss.closeSync(this.fd);
+    }
+  }
+
+  /** FTS-1030: the CRC-32 of the whole partial, resumed part included, read back from disk. */
+  crc32(): number {
+    const buf = Buffer.allocUnsafe(256 * 1024);
+    let crc = 0;
+    // The partial's own descriptor may be write-only: read through a fresh one.
+    let fd: number;
+    try {
+      fd = fss.openSync(this.file, 'r');
+    } catch (err) {
+      throw new IoError(`${this.file}: cannot read back: ${errorText(err)}`, { cause: err });
+    }
+    try {
+      for (let at = 0; at < this.received; ) {
+        const n = fss.readSync(fd, buf, 0, Math.min(buf.length, this.received - at), at);
+        if (n <= 0) throw new IoError(`${this.file}: partial is shorter than the ${this.received} bytes written`);
+        crc = crc32(buf.subarray(0, n), crc);
+        at += n;
+      }
+    } catch (err) {
+      throw err instanceof IoError ? err : new IoError(`${this.file}: cannot read back: ${errorText(err)}`, { cause: err });
+    } finally {
+      fss.closeSync(fd);
+    }
+    return crc;
+  }
+
+  /** Close and delete: the data failed its check and must not be resumed or kept. */
+  async discard(): Promise<void> {
+    await this.close();
+    for (const p of [this.file, this.sidecar]) {
+      try {
+        fss.unlinkSync(p);
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') throw new IoError(`${p}: cannot remove: ${errorText(err)}`, { cause: err });
+      }
     }
   }
 }
@@ -385,7 +426,7 @@ export class Inbound {
     } catch (err) {
       throw new IoError(`${part}: cannot open partial for ${file.name}: ${errorText(err)}`, { cause: err });
     }
-    return new SyncPartial(part, offset, fd, file.size, writeMeta);
+    return new SyncPartial(part, offset, fd, file.size, writeMeta, sidecar);
   }
 
   /**
@@ -588,9 +629,11 @@ export class Inbound {
     }
     if (length === 0) return 0;
     let why: string | undefined;
+    // A complete one (length = size) is a file received in ND mode and not yet placed (binkd's
+    // in_complete): resumed at its size, it is placed without the data coming again.
+    if (length > file.size) why = `partial has ${length} bytes, file has ${file.size}`;
     // binkd close_partial(): "partial .pkt" is dropped, never resumed.
-    if (/\.pkt$/i.test(file.name)) why = 'a partial .pkt is received again from the start';
-    else if (length >= file.size) why = `partial has ${length} bytes, file has ${file.size}`;
+    else if (length < file.size && /\.pkt$/i.test(file.name)) why = 'a partial .pkt is received again from the start';
     if (why === undefined) return length;
     this.warn(`${part}: discarding partial of ${file.name}: ${why}`);
     await fsp.unlink(sidecar).catch(() => undefined);

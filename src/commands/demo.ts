@@ -45,6 +45,8 @@ export async function commandDemo(flags: GlobalFlags & { keep?: boolean }, io: I
   const hub = new ScriptedHub({
     addresses: [HUB_ADDRESS],
     password: PASSWORD,
+    // Like binkd with zlib, plus FTS-1030: the session line shows the extensions in force.
+    loginOptions: ['EXTCMD', 'GZ', 'CRC'],
     files: [
       { name: 'welcome.txt', data: Buffer.from('Welcome to the fnpoll demo hub.\n'), mtime: now },
       { name: 'nodelist.z47', data: Buffer.alloc(96 * 1024, 'N'), mtime: now },

@@ -25,6 +25,8 @@ export interface StatsSession {
   filesReceived: number;
   bytesSent: number;
   bytesReceived: number;
+  /** Protocol extensions in force: GZ, PLZ, CRYPT, CRC, ND, NR. */
+  extensions: string[];
 }
 
 /** One hub in `stats --json`. */
@@ -81,6 +83,7 @@ export function hubStats(hub: HubConfig, state: State): StatsHub {
       filesReceived: e.filesReceived,
       bytesSent: e.bytesSent,
       bytesReceived: e.bytesReceived,
+      extensions: e.extensions ?? [],
     })),
   };
 }
@@ -96,7 +99,8 @@ export function formatRecent(recent: StatsHub['recent']): string[] {
     const what = e.ok
       ? `sent ${files(e.filesSent)} ${formatBytes(e.bytesSent)}, received ${files(e.filesReceived)} ${formatBytes(e.bytesReceived)}`
       : `${e.kind ?? 'error'}${e.message ? `: ${e.message}` : ''}`;
-    lines.push(`    ${when}  ${(e.ok ? 'ok' : 'failed').padEnd(6)}  ${`${e.durationSeconds.toFixed(1)} s`.padStart(8)}  ${what}`);
+    const ext = e.extensions.length ? `  [${e.extensions.join(' ')}]` : '';
+    lines.push(`    ${when}  ${(e.ok ? 'ok' : 'failed').padEnd(6)}  ${`${e.durationSeconds.toFixed(1)} s`.padStart(8)}  ${what}${ext}`);
   }
   return lines;
 }

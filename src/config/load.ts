@@ -17,7 +17,7 @@ import { MAX_CONFIG_BYTES, NotTextFileError, readTextFileStatSync } from '../tex
 import { addressKey, formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
 import { formatExactDuration } from '../format.js';
 import { findSection, parseIni, type IniDocument, type IniEntry, type IniSection } from './ini.js';
-import type { Config, HubConfig, LogLevel, NodeConfig, PerformanceConfig, PollerConfig } from './types.js';
+import type { Config, ExtensionConfig, HubConfig, LogLevel, NodeConfig, PerformanceConfig, PollerConfig } from './types.js';
 import {
   BOOL_FORMS,
   DURATION_FORMS,
@@ -100,11 +100,34 @@ const POLLER_KEYS = [
   'on_run_end',
 ];
 const LOGGING_KEYS = ['level', 'log_file', 'file'];
-const PERFORMANCE_KEYS = ['buffer_size', 'bandwidth_limit'];
+// ---- protocol extensions (issue 13): [performance] defaults, each overridable per hub ----------
+const EXTENSION_KEYS = ['use_compression', 'use_crc', 'use_crypt', 'use_nd', 'compression_threshold'];
+/** Compression and CRC on, CRYPT (weak, but some hubs insist) and ND off; binkd's `zminsize`. */
+export const EXTENSION_DEFAULTS: Readonly<ExtensionConfig> = {
+  useCompression: true,
+  useCrc: true,
+  useCrypt: false,
+  useNd: false,
+  compressionThreshold: 1024,
+};
+
+function readExtensions(r: Reader, base: Readonly<ExtensionConfig>): ExtensionConfig {
+  return {
+    useCompression: r.bool(['use_compression']) ?? base.useCompression,
+    useCrc: r.bool(['use_crc']) ?? base.useCrc,
+    useCrypt: r.bool(['use_crypt']) ?? base.useCrypt,
+    useNd: r.bool(['use_nd']) ?? base.useNd,
+    compressionThreshold: r.size(['compression_threshold']) ?? base.compressionThreshold,
+  };
+}
+// ---------------------------------------------------------------------------------------------
+
+const PERFORMANCE_KEYS = ['buffer_size', 'bandwidth_limit', ...EXTENSION_KEYS];
 export const HUB_KEYS = [
   'hub_address', 'hub', 'hub_hostname', 'hub_port', 'binkp', 'password', 'binkp_password',
   'address', 'poll_frequency', 'use_cram', 'nr_mode', 'outbound', 'retry_base', 'retry_max',
   'max_retries', 'hold_time', 'bandwidth_limit', 'on_success', 'on_failure',
+  ...EXTENSION_KEYS,
 ];
 /** Keys whose presence makes a section clearly meant as a hub (not a typo of a reserved name). */
 const HUB_MARKER_KEYS = ['hub_address', 'hub', 'binkp', 'hub_hostname'];
@@ -400,7 +423,7 @@ export function buildConfig(doc: IniDocument, file: string): Config {
   const node = readNode(report, doc, sections('node'), baseDir);
   const poller = readPoller(report, sections('poller', 'daemon'), sections('logging'), baseDir);
   const performance = readPerformance(report, sections('performance'));
-  const hubs = readHubs(report, doc, node, poller, baseDir);
+  const hubs = readHubs(report, doc, node, poller, performance, baseDir);
 
   // Warnings quote the file as problems do: one line each (see ConfigError).
   const warnings = report.warnings.map((w) => shownText(w, Infinity));
@@ -564,12 +587,20 @@ function readPerformance(report: Report, sections: IniSection[]): PerformanceCon
   const result: PerformanceConfig = {
     bufferSize: r.size(['buffer_size'], inRange(1, MAX_FRAME_DATA)) ?? MAX_FRAME_DATA,
     bandwidthLimit: r.size(['bandwidth_limit']) ?? 0,
+    extensions: readExtensions(r, EXTENSION_DEFAULTS),
   };
   r.finish();
   return result;
 }
 
-function readHubs(report: Report, doc: IniDocument, node: NodeConfig, poller: PollerConfig, baseDir: string): HubConfig[] {
+function readHubs(
+  report: Report,
+  doc: IniDocument,
+  node: NodeConfig,
+  poller: PollerConfig,
+  performance: PerformanceConfig,
+  baseDir: string,
+): HubConfig[] {
   const hubs: HubConfig[] = [];
   const byAddress = new Map<string, HubConfig>();
   for (const section of doc.sections) {
@@ -585,7 +616,7 @@ function readHubs(report: Report, doc: IniDocument, node: NodeConfig, poller: Po
     // `networks` limits the hubs: other sections belong to other programs (libftn's tosser).
     if (node.networks && !listed) continue;
 
-    const hub = readHub(report, section, node, poller, baseDir);
+    const hub = readHub(report, section, node, poller, performance, baseDir);
     if (!hub) continue;
     const key = addressKey(hub.address);
     const first = byAddress.get(key);
@@ -602,7 +633,14 @@ function readHubs(report: Report, doc: IniDocument, node: NodeConfig, poller: Po
 }
 
 /** One hub section; undefined when it has problems (they are reported). */
-function readHub(report: Report, section: IniSection, node: NodeConfig, poller: PollerConfig, baseDir: string): HubConfig | undefined {
+function readHub(
+  report: Report,
+  section: IniSection,
+  node: NodeConfig,
+  poller: PollerConfig,
+  performance: PerformanceConfig,
+  baseDir: string,
+): HubConfig | undefined {
   const before = report.problems.length;
   const r = new Reader(report, section.name, [section], HUB_KEYS);
 
@@ -657,6 +695,7 @@ function readHub(report: Report, section: IniSection, node: NodeConfig, poller: 
     bandwidthLimit: r.size(['bandwidth_limit']),
     onSuccess: r.string(['on_success']) ?? poller.onSuccess,
     onFailure: r.string(['on_failure']) ?? poller.onFailure,
+    extensions: readExtensions(r, performance.extensions),
     line: section.line,
   };
   if (hub.ourAddresses.length === 0) {

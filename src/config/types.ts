@@ -84,7 +84,25 @@ export interface PerformanceConfig {
   bufferSize: number;
   /** Bytes/s shared by all sessions; 0 = none. */
   bandwidthLimit: number;
+  /** Defaults of the protocol extensions for every hub. */
+  extensions: ExtensionConfig;
 }
+
+// ---- protocol extensions (issue 13) --------------------------------------------------------
+/** [performance] use_* keys and compression_threshold; every hub section may override each. */
+export interface ExtensionConfig {
+  /** binkd's GZ (EXTCMD) and FTS-1029 PLZ. */
+  useCompression: boolean;
+  /** FTS-1030 CRC in M_FILE. */
+  useCrc: boolean;
+  /** binkd's CRYPT stream cipher (needs a password and CRAM-MD5). */
+  useCrypt: boolean;
+  /** binkd's no-dupes mode (ND, NDA; includes NR). */
+  useNd: boolean;
+  /** Files smaller than this (bytes) are sent plain. */
+  compressionThreshold: number;
+}
+// ---------------------------------------------------------------------------------------------
 
 export interface HubConfig {
   /** Section name as written (case kept for display); `key` is lower-cased. */
@@ -112,6 +130,8 @@ export interface HubConfig {
   bandwidthLimit?: number | undefined;
   onSuccess?: string | undefined;
   onFailure?: string | undefined;
+  /** Protocol extensions for this hub: [performance] with this section's overrides. */
+  extensions: ExtensionConfig;
   /** Line of the section header in the file, for messages. */
   line: number;
 }

@@ -31,6 +31,11 @@ import {
   type FileRef,
 } from '../binkp/commands.js';
 import { cramResponse } from '../binkp/cram.js';
+import { crc32, formatCrc } from '../binkp/crc.js';
+import { sessionKeys, type CryptKeys } from '../binkp/crypt.js';
+import { compressWhole, decompressPrefix, DecompressError } from '../binkp/compress.js';
+import { PLZ_MAX_PAYLOAD, encodePlzData, inflatePlzFrame } from '../binkp/plz.js';
+import { hasNz, parseFileExtras } from '../binkp/options.js';
 import { formatAddress, parseAddressList, tryParseAddress } from '../ftn/address.js';
 
 /** binkd's default data frame size (its `oblksize`). */
@@ -97,9 +102,13 @@ export interface HubSessionLog {
   acknowledged: string[];
   /** Names of the hub's files the caller skipped (M_SKIP) in this session. */
   skipped: string[];
-  /** Data payload bytes each way. */
+  /** Data payload bytes each way (on the wire: compressed where compressed). */
   bytesIn: number;
   bytesOut: number;
+  /** Extensions in force after M_OK: GZ, PLZ, CRC, CRYPT. */
+  extensions: string[];
+  /** Files the hub refused because their CRC did not match (FTS-1030), by name. */
+  crcRejected: string[];
 }
 
 /** What a replacement command handler may do. */
@@ -145,8 +154,21 @@ export interface ScriptedHubOptions {
    * caller that sends M_PWD before it has our M_ADR (the log then shows M_PWD in before M_ADR out).
    */
   adrDelayMs?: number;
-  /** OPT tokens sent in an M_NUL just before M_OK, as binkd sends `OPT EXTCMD GZ`. */
+  /**
+   * OPT tokens sent in an M_NUL just before M_OK, as binkd sends `OPT EXTCMD GZ`. The hub also
+   * speaks what it lists here when the caller offered it too: `EXTCMD GZ` (binkd's per-file zlib
+   * streams, both ways), `BZ2` (offered only: fnpoll must never take it), `CRC` (FTS-1030: sends
+   * checksums, verifies the caller's), `PLZ` (FTS-1029 frames), `CRYPT` (binkd's cipher, with a
+   * password and CRAM-MD5).
+   */
   loginOptions?: string[];
+  /** Send these files with this fifth M_FILE token; `BZ2` data is not real bzip2 (fnpoll refuses it with NZ). */
+  sendMethod?: 'GZ' | 'BZ2';
+  /**
+   * Fault: flip one byte of each named file as it goes out (once per session), after its CRC was
+   * taken; `wire: true` flips it in what goes on the wire instead (the compressed stream).
+   */
+  corruptByte?: { name: string; offset: number; wire?: boolean } | { name: string; offset: number; wire?: boolean }[];
   /** Keep partially received files between sessions and ask for the rest (default true, as binkd). */
   keepPartials?: boolean;
   /** Receive a file again that was already received complete (default false: M_GOT at once, as binkd). */
@@ -247,6 +269,8 @@ export function newSessionLog(id: number): HubSessionLog {
     skipped: [],
     bytesIn: 0,
     bytesOut: 0,
+    extensions: [],
+    crcRejected: [],
   };
 }
 
@@ -276,6 +300,10 @@ type Phase = 'new' | 'login' | 'transfer' | 'closing' | 'closed';
 
 interface Incoming {
   ref: FileRef;
+  /** GZ: the compressed bytes so far (decoded anew each frame: hub files are small). */
+  gz?: Buffer[];
+  /** FTS-1030 checksum the caller sent. */
+  crc?: number | undefined;
   chunks: Buffer[];
   /** Next file offset expected. */
   pos: number;
@@ -289,6 +317,8 @@ interface Outgoing {
   pos: number;
   /** NR mode: M_FILE went out with -1, no data until the caller's M_GET. */
   awaitingGet: boolean;
+  /** The bytes that go out (the file from its offset, compressed when a method is on) and how far. */
+  wire?: { data: Buffer; pos: number };
 }
 
 /**
@@ -321,6 +351,13 @@ export class HubSession {
   private readonly pendingGets = new Map<string, number>();
   private blocked = false;
   private dataBytesIn = 0;
+  // Extensions (in force after M_OK)
+  private gz = false;
+  private crc = false;
+  private plz = false;
+  private cryptOut: CryptKeys | undefined;
+  private readonly noCompress = new Set<HubFile>();
+  private readonly corrupted = new Set<string>();
 
   constructor(
     private readonly opts: Readonly<ScriptedHubOptions>,
@@ -405,9 +442,14 @@ export class HubSession {
     return this.phase === 'closing' || this.phase === 'closed' || this.stalled;
   }
 
+  /** Every byte out goes through here: binkd's CRYPT enciphers all of it after M_OK. */
+  private put(bytes: Buffer): boolean {
+    return this.transport.write(this.cryptOut ? this.cryptOut.encrypt(bytes) : bytes);
+  }
+
   private send(id: number, arg = ''): void {
     if (this.mute) return;
-    this.transport.write(encodeCommand(id, arg));
+    this.put(encodeCommand(id, arg));
     this.msgsInBatch++;
     this.record({ dir: 'out', kind: 'command', id, name: commandName(id), arg });
   }
@@ -415,10 +457,15 @@ export class HubSession {
   private sendData(payload: Buffer): void {
     if (this.mute) return;
     if (payload.length > MAX_FRAME_PAYLOAD) throw new RangeError(`data frame of ${payload.length} bytes exceeds ${MAX_FRAME_PAYLOAD}`);
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.length);
-    writeDataHeader(frame, 0, payload.length);
-    payload.copy(frame, FRAME_HEADER_SIZE);
-    if (!this.transport.write(frame)) this.blocked = true;
+    let frame: Buffer;
+    if (this.plz) {
+      frame = encodePlzData(payload);
+    } else {
+      frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.length);
+      writeDataHeader(frame, 0, payload.length);
+      payload.copy(frame, FRAME_HEADER_SIZE);
+    }
+    if (!this.put(frame)) this.blocked = true;
     this.log.bytesOut += payload.length;
     this.countData('out', payload.length, true);
   }
@@ -546,7 +593,60 @@ export class HubSession {
     this.log.secure = expected !== undefined;
     this.send(Cmd.M_OK, this.log.secure ? 'secure' : 'non-secure');
     this.phase = 'transfer';
+    this.switchExtensions(expected, isCram);
     this.startBatch();
+  }
+
+  /**
+   * After M_OK: what both sides offered is on. CRYPT as binkd's answering side (complete_login):
+   * input keys from the password, output keys from "-" and the password; input is deciphered
+   * from the byte after the caller's M_PWD, output from the byte after our M_OK.
+   */
+  private switchExtensions(password: string | undefined, cram: boolean): void {
+    const ours = this.opts.loginOptions ?? [];
+    const both = (o: string): boolean => ours.includes(o) && this.log.callerOptions.includes(o);
+    this.gz = both('EXTCMD') && both('GZ');
+    this.crc = both('CRC');
+    this.plz = both('PLZ');
+    const crypt = both('CRYPT') && password !== undefined && cram;
+    this.log.extensions = [this.gz ? 'GZ' : '', this.plz ? 'PLZ' : '', crypt ? 'CRYPT' : '', this.crc ? 'CRC' : ''].filter(Boolean);
+    if (this.plz) this.decoder.plz = inflatePlzFrame;
+    if (crypt) {
+      const keys = sessionKeys(password, 'answerer');
+      this.decoder.setInputTransform((b) => keys.in.decrypt(b));
+      this.cryptOut = keys.out;
+    }
+  }
+
+  /** The fifth M_FILE token for `file` from `offset`: a method, else a checksum, else none. */
+  private fileExtra(file: HubFile, offset: number): string {
+    const method = this.opts.sendMethod;
+    if (method && offset < file.data.length && !this.noCompress.has(file)) {
+      if (method === 'BZ2' || (this.gz && this.log.callerOptions.includes('GZ'))) return ` ${method}`;
+    }
+    // FTS-1030 §2.2: the caller said OPT CRC, so it can take the checksum.
+    if (this.log.callerOptions.includes('CRC') && (this.opts.loginOptions ?? []).includes('CRC')) return ` ${formatCrc(crc32(file.data))}`;
+    return '';
+  }
+
+  /** The bytes to send for `file` from `offset` under `extra` (compressed, and maybe corrupted). */
+  private wireData(file: HubFile, offset: number, extra: string): Buffer {
+    let data = file.data.subarray(offset);
+    const faults = this.opts.corruptByte === undefined ? [] : [this.opts.corruptByte].flat();
+    const fault = faults.find((x) => x.name === file.name && !this.corrupted.has(file.name));
+    const flip = (bytes: Buffer, at: number): Buffer => {
+      if (!fault || at < 0 || at >= bytes.length) return bytes;
+      this.corrupted.add(file.name);
+      const copy = Buffer.from(bytes);
+      copy[at]! ^= 0xff;
+      return copy;
+    };
+    if (fault && !fault.wire) data = flip(data, fault.offset - offset);
+    let wire = data;
+    if (extra === ' GZ') wire = compressWhole('GZ', data);
+    // Not bzip2: a caller that took it would fail, which is what the test wants to rule out.
+    else if (extra === ' BZ2') wire = Buffer.concat([Buffer.from('BZh9'), data]);
+    return fault?.wire ? flip(wire, fault.offset) : wire;
   }
 
   // ---- commands ------------------------------------------------------------------------------
@@ -662,8 +762,9 @@ export class HubSession {
         const file = this.queue.shift()!;
         this.offered.add(file);
         const nr = this.sendNr;
-        this.send(Cmd.M_FILE, formatFileArgs(refOf(file), nr ? -1 : 0));
-        this.out = { file, pos: 0, awaitingGet: nr };
+        const extra = this.fileExtra(file, 0);
+        this.send(Cmd.M_FILE, formatFileArgs(refOf(file), nr ? -1 : 0) + extra);
+        this.out = { file, pos: 0, awaitingGet: nr, wire: { data: this.wireData(file, 0, extra), pos: 0 } };
         continue;
       }
       if (this.out && !this.out.awaitingGet) {
@@ -682,12 +783,15 @@ export class HubSession {
   }
 
   private sendNextBlock(out: Outgoing): void {
-    const size = out.file.data.length;
-    const n = Math.min(this.frameSize, size - out.pos);
+    const wire = out.wire ?? { data: out.file.data.subarray(out.pos), pos: 0 };
+    out.wire = wire;
+    const frameSize = this.plz ? Math.min(this.frameSize, PLZ_MAX_PAYLOAD) : this.frameSize;
+    const n = Math.min(frameSize, wire.data.length - wire.pos);
     // A 0-byte file (or a resend from its end) still needs one empty data frame (FTN-NOTES §1).
-    this.sendData(out.file.data.subarray(out.pos, out.pos + n));
-    out.pos += n;
-    if (out.pos >= size) {
+    this.sendData(wire.data.subarray(wire.pos, wire.pos + n));
+    wire.pos += n;
+    if (wire.pos >= wire.data.length) {
+      out.pos = out.file.data.length;
       this.sentPending.push(out.file);
       this.out = undefined;
     }
@@ -762,13 +866,21 @@ export class HubSession {
     this.pendingGets.delete(key);
     const prefix = partial && have > 0 && have === f.offset ? partial : undefined;
     this.shared.partials.delete(key);
+    const extras = parseFileExtras(f.extra, this.crc);
     this.incoming = {
       ref,
       chunks: prefix ? [prefix] : [],
       pos: f.offset,
       offsetStart: f.offset,
       prefix: prefix?.length ?? 0,
+      crc: extras.crc,
     };
+    if (extras.method === 'GZ' && this.gz) this.incoming.gz = [];
+    else if (extras.method) {
+      // A method this hub did not offer: the caller broke the negotiation (fnpoll never does).
+      this.fatal(`Can't handle ${extras.method} for ${f.name}`);
+      return;
+    }
     if (f.offset > f.size) this.fatal(`Offset ${f.offset} beyond the size ${f.size} of ${f.name}`);
   }
 
@@ -790,6 +902,25 @@ export class HubSession {
     }
     this.dataBytesIn += take.length;
     const inc = this.incoming;
+    if (inc?.gz) {
+      // binkd recv_block: the file is complete when the decompressed count reaches its size.
+      inc.gz.push(Buffer.from(take));
+      let plain: Buffer;
+      try {
+        plain = decompressPrefix('GZ', Buffer.concat(inc.gz));
+      } catch (err) {
+        this.destroy(`GZ data for ${inc.ref.name} does not decompress: ${(err as DecompressError).message}`);
+        return;
+      }
+      inc.chunks = [...inc.chunks.slice(0, inc.prefix ? 1 : 0), plain];
+      inc.pos = inc.offsetStart + plain.length;
+      if (inc.pos > inc.ref.size) {
+        this.destroy(`caller sent ${inc.pos - inc.ref.size} bytes past the end of ${inc.ref.name}`);
+        return;
+      }
+      if (inc.pos === inc.ref.size) this.complete(inc);
+      return;
+    }
     if (inc) {
       // binkd ignores data frames that belong to no file (after M_SKIP, M_GOT or M_GET).
       if (take.length > 0) inc.chunks.push(Buffer.from(take));
@@ -815,6 +946,12 @@ export class HubSession {
       data: Buffer.concat(inc.chunks),
       offsetStart: inc.offsetStart,
     };
+    if (inc.crc !== undefined && inc.offsetStart === inc.prefix && crc32(file.data) !== inc.crc) {
+      // FTS-1030 §2.2: refuse non-destructively; the caller sends it again next session.
+      this.log.crcRejected.push(inc.ref.name);
+      this.send(Cmd.M_SKIP, formatFileRef(inc.ref));
+      return;
+    }
     this.shared.received.push(file);
     this.log.received.push(file);
     this.send(Cmd.M_GOT, formatFileRef(inc.ref));
@@ -889,9 +1026,15 @@ export class HubSession {
       this.queue.unshift(this.out.file);
     }
     if (!hit.current) this.sentPending = this.sentPending.filter((x) => x !== hit.file);
+    // binkd GET: NZ asks for the rest uncompressed (and FTS-1029: no more PLZ).
+    if (hasNz(f.extra)) {
+      this.noCompress.add(hit.file);
+      this.plz = false;
+    }
     // binkd discards data after M_GET until a fresh M_FILE (FTN-NOTES §3): send one at the offset.
-    this.out = { file: hit.file, pos: f.offset, awaitingGet: false };
-    this.send(Cmd.M_FILE, formatFileArgs(refOf(hit.file), f.offset));
+    const extra = this.fileExtra(hit.file, f.offset);
+    this.out = { file: hit.file, pos: f.offset, awaitingGet: false, wire: { data: this.wireData(hit.file, f.offset, extra), pos: 0 } };
+    this.send(Cmd.M_FILE, formatFileArgs(refOf(hit.file), f.offset) + extra);
   }
 }
 

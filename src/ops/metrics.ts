@@ -86,6 +86,11 @@ export function renderMetrics(state: State, summary: RunSummary, config: Config,
   const bytes = fam('fnpoll_hub_transferred_bytes_total', 'counter', 'File data bytes by direction, since the hub entered the state file.');
   const files = fam('fnpoll_hub_transferred_files_total', 'counter', 'Files by direction, since the hub entered the state file.');
   const lastDuration = fam('fnpoll_hub_last_session_duration_seconds', 'gauge', 'Duration of the last session, successful or not.');
+  const lastOptions = fam(
+    'fnpoll_hub_last_session_extensions',
+    'gauge',
+    'Always 1; the label lists the protocol extensions in force in the last session (GZ PLZ CRYPT CRC ND NR), empty for none.',
+  );
 
   for (const hub of config.hubs) {
     const h = state.hubs[hub.key];
@@ -106,6 +111,7 @@ export function renderMetrics(state: State, summary: RunSummary, config: Config,
     files.samples.push({ labels: { ...l, direction: 'received' }, value: t?.filesReceived ?? 0 });
     const last = h?.history[h.history.length - 1];
     if (last) lastDuration.samples.push({ labels: l, value: secs(last.durationMs) });
+    if (last) lastOptions.samples.push({ labels: { ...l, extensions: (last.extensions ?? []).join(' ') }, value: 1 });
   }
 
   const runTime = fam('fnpoll_run_timestamp_seconds', 'gauge', 'End of the last fnpoll run (unix time).');
@@ -121,7 +127,7 @@ export function renderMetrics(state: State, summary: RunSummary, config: Config,
   const runDue = fam('fnpoll_run_hubs_due', 'gauge', 'Hubs that were due in the last run.');
   runDue.samples.push({ labels: {}, value: summary.due });
 
-  const all = [info, lastSuccess, lastAttempt, failures, held, next, sessions, bytes, files, lastDuration, runTime, runDuration, runExit, runSessions, runDue];
+  const all = [info, lastSuccess, lastAttempt, failures, held, next, sessions, bytes, files, lastDuration, lastOptions, runTime, runDuration, runExit, runSessions, runDue];
   // A family without samples would be a HELP/TYPE pair with nothing under it: leave it out.
   return `${all.filter((f) => f.samples.length).map(renderFamily).join('\n')}\n`;
 }

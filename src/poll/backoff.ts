@@ -35,6 +35,8 @@ export interface SessionStats {
   filesReceived: number;
   bytesSent: number;
   bytesReceived: number;
+  /** Protocol extensions in force (GZ, PLZ, CRYPT, CRC, ND, NR). */
+  extensions?: string[] | undefined;
 }
 
 export type SessionOutcome =
@@ -136,6 +138,7 @@ export function applyOutcome(
     bytesSent: stats.bytesSent,
     bytesReceived: stats.bytesReceived,
   };
+  if (stats.extensions && stats.extensions.length > 0) entry.extensions = [...stats.extensions];
   if (!outcome.ok) {
     entry.kind = outcome.kind;
     entry.message = oneLine(outcome.message);

@@ -18,6 +18,7 @@ import { EMPTY_PACKET_MAX, nodeBase, scanNode, confirmSent, markSent, applyFlowA
 import { GroupSync, type SyncPath } from '../bso/durable.js';
 import type { DeliveredJournal } from './recovery.js';
 import { Inbound } from '../bso/inbound.js';
+import { clearNdStatus, readNdStatus, writeNdStatus } from '../bso/ndstatus.js';
 import { FlagKeeper, flagBusy } from '../bso/flags.js';
 import { hubLayout } from './hubfiles.js';
 export { hubLayout } from './hubfiles.js';
@@ -144,6 +145,8 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   /** Deletes and truncates of confirmed files, each waiting for its `~` mark to be durable. */
   const pendingActions: Promise<void>[] = [];
   let journalFailed = false;
+  /** The BSO base (for its `.stc`) of the AKA each queued file goes to. */
+  const statusBase = new Map<string, string>();
   let socket: Socket | undefined;
   try {
     log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
@@ -194,12 +197,21 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
         const files: OutgoingFile[] = [];
         const wireNames = new Set<string>();
         for (const aka of akas) {
+          // binkd ftnq.c: a node's ND status (.stc) goes first, before any mail.
+          const base = nodeBase(layout, aka);
+          const status = readNdStatus(base, (m) => log.warn(m, undefined, 'transfer'));
+          const statusId = `status:${base}`;
+          if (status && !done.has(statusId)) {
+            statusBase.set(statusId, base);
+            files.push({ id: statusId, path: `${base}.stc`, sendName: status.name, size: status.size, mtime: status.mtime, ndStatus: true });
+          }
           const q = await scanNode(layout, aka, { warn: warnOnce });
           queues.set(addressKey(aka), q);
           for (const item of q.items) {
             const id = itemId(item);
             if (done.has(id)) continue;
             byId.set(id, item);
+            statusBase.set(id, base);
             let sendName = basename(item.path);
             if (item.kind !== 'file') {
               try {
@@ -247,6 +259,14 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
         );
       },
       openSource: (file) => openFileSource(file.path),
+      setNdStatus: async (file) => {
+        const base = statusBase.get(file.id);
+        if (base) await writeNdStatus(base, { name: file.sendName, size: file.size, mtime: file.mtime });
+      },
+      clearNdStatus: async (file) => {
+        const base = statusBase.get(file.id);
+        if (base) clearNdStatus(base);
+      },
       offer: (file, secure) => inbound.offer(file, secure),
       openPartial: (file, offset) => inbound.open(file, offset),
       complete: (file, partial, secure) => inbound.complete(file, partial, secure),
@@ -268,6 +288,13 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       nodeinfo: config.node.nodeinfo,
       mailer: mailerToken(),
       bufferSize: config.performance.bufferSize,
+      extensions: {
+        compression: hub.extensions.useCompression,
+        crc: hub.extensions.useCrc,
+        crypt: hub.extensions.useCrypt,
+        nd: hub.extensions.useNd,
+        compressionThreshold: hub.extensions.compressionThreshold,
+      },
       idleTimeout: config.poller.idleTimeout,
       sessionTimeout: config.poller.sessionTimeout,
       env,
@@ -332,7 +359,8 @@ export function summaryLine(s: SessionResult): string {
   const secs = Math.max(s.durationMs, 1) / 1000;
   const rate = (st.bytesSent + st.bytesReceived) / secs;
   const files = (n: number): string => `${n} file${n === 1 ? '' : 's'}`;
-  return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatRate(rate)}`;
+  const ext = s.extensions.length ? `, ${s.extensions.join(' ')}` : '';
+  return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatRate(rate)}${ext}`;
 }
 
 /** The one line per session that `now` and `run` print and log (the logger adds the hub name). */

@@ -73,6 +73,7 @@ function outcomeOf(r: CallResult): SessionOutcome {
     filesReceived: s?.filesReceived ?? 0,
     bytesSent: s?.bytesSent ?? 0,
     bytesReceived: s?.bytesReceived ?? 0,
+    extensions: r.session?.extensions,
   };
   if (r.status === 'ok') return { ok: true, stats };
   return { ok: false, kind: r.kind ?? 'protocol', message: r.message, remote: r.remote, stats };
@@ -288,6 +289,7 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
             nr: s?.nr,
             binkp11: s?.binkp11,
             secure: s?.secure,
+            extensions: s?.extensions.join(' '),
           });
           if (next) {
             state.hubs[hub.key] = next;

@@ -42,6 +42,8 @@ export interface HistoryEntry {
   filesReceived: number;
   bytesSent: number;
   bytesReceived: number;
+  /** Protocol extensions in force in that session (absent: none). */
+  extensions?: string[] | undefined;
 }
 
 export interface HubState {
@@ -206,6 +208,12 @@ function parseHistoryEntry(v: unknown, where: string): HistoryEntry {
   if (r.kind !== undefined && r.kind !== null) e.kind = kind(r, 'kind', where);
   const message = text(r, 'message', where);
   if (message !== undefined) e.message = message;
+  if (r.extensions !== undefined && r.extensions !== null) {
+    if (!Array.isArray(r.extensions) || !r.extensions.every((x) => typeof x === 'string' && /^[A-Z0-9]{1,16}$/.test(x))) {
+      return fail(`${where}.extensions`, 'a list of option names', r.extensions);
+    }
+    e.extensions = [...(r.extensions as string[])];
+  }
   return e;
 }
 

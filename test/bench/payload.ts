@@ -67,6 +67,35 @@ export async function makePayload(dir: string, big: number, count: number, packe
   return files;
 }
 
+/**
+ * Text packets for the compression rows: words of echomail, seeded, so zlib has something to do
+ * (about 4:1), unlike the keystream above. Named `%08x.pkt` like a tosser's.
+ */
+export async function makeTextPackets(dir: string, count: number, size: number): Promise<PayloadFile[]> {
+  await mkdir(dir, { recursive: true });
+  const words = ['AREA:FIDOTEST', 'SEEN-BY:', '5020/1', 'PATH:', 'Origin', 'binkp', 'tosser', 'echomail', 'sysop', 'Hello,', 'All!', 'the', 'hub'];
+  const files: PayloadFile[] = [];
+  for (let i = 0; i < count; i++) {
+    let n = 7919 * (i + 1);
+    const parts: string[] = [];
+    for (let len = 0; len < size; ) {
+      n = (Math.imul(n, 1103515245) + 12345) >>> 0;
+      const w = words[n % words.length]! + (n % 11 === 0 ? '\r' : ' ');
+      parts.push(w);
+      len += w.length;
+    }
+    const data = Buffer.from(parts.join('').slice(0, size), 'latin1');
+    const name = `${(0x7e000000 + i).toString(16)}.pkt`;
+    const path = join(dir, name);
+    const fh = await open(path, 'w');
+    await fh.write(data);
+    await fh.close();
+    await utimes(path, PAYLOAD_MTIME, PAYLOAD_MTIME);
+    files.push({ name, path, size, sha256: createHash('sha256').update(data).digest('hex') });
+  }
+  return files;
+}
+
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path, { highWaterMark: CHUNK })) hash.update(chunk as Buffer);

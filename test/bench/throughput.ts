@@ -13,12 +13,19 @@
  * Two more rows split the send in its parts (the big file alone, the packets alone), and every
  * row notes the CPU time the hub's own session process used: where that alone exceeds the target
  * (target × binkd's wall), no caller can meet it against this hub, and the note says so.
+ *
+ * These rows run plain both ways (fnpoll with use_compression = no; binkd's caller compresses
+ * nothing without `zallow` rules, and -r turns its CRYPT off). Two rows measure the extensions
+ * (issue 13), both sides doing the same work: 1c sends text packets with GZ (fnpoll's default;
+ * binkd's caller with `zallow *.pkt`), 1d sends the big file in CRYPT mode (fnpoll use_crypt =
+ * yes; binkd's caller without -r). The hub's log must show it: `gzip mode is on` for every file,
+ * `session in CRYPT mode`.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BinkdHub, BINKD } from '../helpers/binkd.js';
 import { BenchNode } from './node.js';
-import { makePayload, verifyDelivered, type PayloadFile } from './payload.js';
+import { makePayload, makeTextPackets, verifyDelivered, type PayloadFile } from './payload.js';
 import { expectExit, fmtMB, fmtMs, fmtRate, measure, median, progress, type BenchSettings, type Measured, type Row } from './lib.js';
 
 const HUB = '2:5020/1@fidonet';
@@ -32,7 +39,7 @@ const RECEIVE_TARGET = 1.0;
 const RUN_TIMEOUT_MS = 120_000;
 
 /** A binkd caller config that shares fnpoll's outbound (`domain` points at it). */
-function binkdCallerConfig(dir: string, outbound: string, port: number): string {
+function binkdCallerConfig(dir: string, outbound: string, port: number, extra: string[] = []): string {
   return [
     `log ${join(dir, 'binkd.log')}`,
     'loglevel 4',
@@ -49,6 +56,7 @@ function binkdCallerConfig(dir: string, outbound: string, port: number): string 
     `temp-inbound ${join(dir, 'temp')}`,
     'timeout 60s',
     `node ${HUB} 127.0.0.1:${port} ${PASSWORD}`,
+    ...extra,
     '',
   ].join('\n');
 }
@@ -83,15 +91,16 @@ interface Side {
 
 type Place = 'main' | 'disk';
 
-const SCENARIO_IDS: Record<Place, readonly string[]> = { main: ['1a', '1b', '1a′', '1a″'], disk: ['1a-disk', '1b-disk'] };
+const SCENARIO_IDS: Record<Place, readonly string[]> = { main: ['1a', '1b', '1a′', '1a″', '1c', '1d'], disk: ['1a-disk', '1b-disk'] };
 
 function wanted(settings: BenchSettings, place: Place): string[] {
   return SCENARIO_IDS[place].filter((id) => !settings.rows || settings.rows.has(id));
 }
 
 /**
- * Rows 1a, 1b and the send split with files where the bench lives (tmpfs when there is one), then
- * 1a and 1b again with every file on disk (the OS temp dir): sysops' spools are on disks.
+ * Rows 1a, 1b, the send split and the extension rows (1c GZ, 1d CRYPT) with files where the bench
+ * lives (tmpfs when there is one), then 1a and 1b again with every file on disk (the OS temp dir):
+ * sysops' spools are on disks.
  */
 export async function benchThroughput(settings: BenchSettings, root: string): Promise<Row[]> {
   const rows: Row[] = [];
@@ -127,17 +136,24 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
   }
   const procs: number[] = [];
   try {
-    const node = await BenchNode.create(join(dir, 'node'), {
-      address: US,
-      hubs: [{ name: 'hub', address: HUB, port: hub.port, password: PASSWORD }],
-    });
-    const callerDir = join(dir, 'binkd-caller');
-    // binkd refuses a config whose inbound directories do not exist.
-    for (const sub of ['inbound', 'inbound-insecure', 'temp']) await mkdir(join(callerDir, sub), { recursive: true });
-    const callerCfg = join(callerDir, 'binkd.conf');
-    await writeFile(callerCfg, binkdCallerConfig(callerDir, node.outbound, hub.port));
-    const ourFlo = join(node.outbound, `${HUB_BSO}.flo`);
     const hubFlo = `${hub.outboundFor(US)}.flo`;
+    /** One fnpoll node and one binkd caller config per way of working: plain, GZ, CRYPT. */
+    const variant = async (name: string, hubExtra: Record<string, string>, binkdExtra: string[], binkdArgs: string[]) => {
+      const node = await BenchNode.create(join(dir, `node-${name}`), {
+        address: US,
+        hubs: [{ name: 'hub', address: HUB, port: hub.port, password: PASSWORD, extra: hubExtra }],
+      });
+      const callerDir = join(dir, `binkd-caller-${name}`);
+      // binkd refuses a config whose inbound directories do not exist.
+      for (const sub of ['inbound', 'inbound-insecure', 'temp']) await mkdir(join(callerDir, sub), { recursive: true });
+      const callerCfg = join(callerDir, 'binkd.conf');
+      await writeFile(callerCfg, binkdCallerConfig(callerDir, node.outbound, hub.port, binkdExtra));
+      return { node, callerDir, callerCfg, binkdArgs, ourFlo: join(node.outbound, `${HUB_BSO}.flo`) };
+    };
+    type Variant = Awaited<ReturnType<typeof variant>>;
+    const plain = await variant('plain', { use_compression: 'no' }, [], ['-r']);
+    const gz = await variant('gz', {}, ['zallow *.pkt'], ['-r']);
+    const crypt = await variant('crypt', { use_compression: 'no', use_crypt: 'yes' }, [], []);
 
     const hubLogSince = async (offset: number): Promise<string> => (await hub.log()).slice(offset);
     const expectOk = (log: string, re: RegExp, who: string): void => {
@@ -146,30 +162,35 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
     const hubOk = /done \(from 2:5020\/99@fidonet, OK\b/;
     const callerOk = /done \(to 2:5020\/1@fidonet, OK\b/;
 
-    const runFnpoll = async (): Promise<Measured> => {
-      await rm(node.stateFile, { force: true });
-      return measure(process.execPath, node.args('run'), { timeoutMs: RUN_TIMEOUT_MS });
+    const runFnpoll = async (v: Variant): Promise<Measured> => {
+      await rm(v.node.stateFile, { force: true });
+      return measure(process.execPath, v.node.args('run'), { timeoutMs: RUN_TIMEOUT_MS });
     };
-    const runBinkd = async (): Promise<Measured> => {
-      await rm(join(callerDir, 'binkd.log'), { force: true });
-      const m = await measure(BINKD, ['-r', '-p', '-P', HUB, callerCfg], { cwd: callerDir, group: true, timeoutMs: RUN_TIMEOUT_MS });
+    const runBinkd = async (v: Variant): Promise<Measured> => {
+      await rm(join(v.callerDir, 'binkd.log'), { force: true });
+      const m = await measure(BINKD, [...v.binkdArgs, '-p', '-P', HUB, v.callerCfg], { cwd: v.callerDir, group: true, timeoutMs: RUN_TIMEOUT_MS });
       if (m.pid !== undefined) procs.push(m.pid);
       killGroup(m.pid);
       return m;
     };
 
-    const send = (who: 'fnpoll' | 'binkd', files: readonly PayloadFile[]): Side => ({
+    /** `proof`: what the hub's log must show for the round to count (the extension was used). */
+    const send = (who: 'fnpoll' | 'binkd', files: readonly PayloadFile[], v: Variant = plain, proof?: (log: string) => string | undefined): Side => ({
       name: who,
       round: async () => {
+        const { callerDir, ourFlo } = v;
         await writeFile(ourFlo, flowText(files));
         await emptyDir(hub.inbound);
         await emptyDir(hub.insecureInbound);
         const logAt = (await hub.log()).length;
         const cpuAt = await hub.sessionCpuMs();
-        const m = who === 'fnpoll' ? await runFnpoll() : await runBinkd();
+        const m = who === 'fnpoll' ? await runFnpoll(v) : await runBinkd(v);
         expectExit(m, 0, `${who} (send)`);
         if (who === 'binkd') expectOk(await readText(join(callerDir, 'binkd.log')), callerOk, 'binkd caller');
-        expectOk(await hubLogSince(logAt), hubOk, `binkd hub (${who} sending)`);
+        const hubLog = await hubLogSince(logAt);
+        expectOk(hubLog, hubOk, `binkd hub (${who} sending)`);
+        const missing = proof?.(hubLog);
+        if (missing) throw new Error(`throughput: ${who} send: the hub's log does not show ${missing}`);
         const problems = await verifyDelivered(hub.inbound, files);
         if (problems.length) throw new Error(`throughput: ${who} send: ${problems.slice(0, 5).join('; ')}`);
         return { wallMs: m.wallMs, hubCpuMs: (await hub.sessionCpuMs()) - cpuAt };
@@ -178,6 +199,7 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
     const receive = (who: 'fnpoll' | 'binkd', files: readonly PayloadFile[]): Side => ({
       name: who,
       round: async () => {
+        const { node, callerDir, ourFlo } = plain;
         await rm(ourFlo, { force: true });
         await writeFile(hubFlo, flowText(files));
         const inbox = who === 'fnpoll' ? node.inbound : join(callerDir, 'inbound');
@@ -185,7 +207,7 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
         if (who === 'fnpoll') await mkdir(node.tempInbound, { recursive: true });
         const logAt = (await hub.log()).length;
         const cpuAt = await hub.sessionCpuMs();
-        const m = who === 'fnpoll' ? await runFnpoll() : await runBinkd();
+        const m = who === 'fnpoll' ? await runFnpoll(plain) : await runBinkd(plain);
         expectExit(m, 0, `${who} (receive)`);
         if (who === 'binkd') expectOk(await readText(join(callerDir, 'binkd.log')), callerOk, 'binkd caller');
         expectOk(await hubLogSince(logAt), hubOk, `binkd hub (${who} receiving)`);
@@ -199,19 +221,29 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
     // The two targets, then the send split in its parts: where the time goes (README "Benchmarks").
     const big = payload.filter((f) => f.size === bigSize);
     const small = payload.filter((f) => f.size !== bigSize);
-    const all = [
+    const ids = wanted(settings, place);
+    // Issue 13: text packets with GZ, the big file in CRYPT mode.
+    const textCount = full ? 200 : 20;
+    const text = ids.includes('1c') ? await makeTextPackets(join(dir, 'text'), textCount, 100 * 1024) : [];
+    const allGz = (files: readonly PayloadFile[]) => (log: string) => {
+      const missing = files.find((f) => !log.includes(`gzip mode is on for ${f.name}`));
+      return missing ? `"gzip mode is on for ${missing.name}"` : undefined;
+    };
+    const inCrypt = (log: string) => (log.includes('session in CRYPT mode') ? undefined : '"session in CRYPT mode"');
+    const all: { id: string; dir: 'send' | 'receive'; files: readonly PayloadFile[]; what: string; target: number | undefined; v?: Variant; proof?: (log: string) => string | undefined }[] = [
       { id: '1a', dir: 'send', files: payload, what: `send to binkd hub: ${fmtMB(bigSize)} + ${packets} × 8 KB`, target: SEND_TARGET },
       { id: '1b', dir: 'receive', files: payload, what: `receive from binkd hub: ${fmtMB(bigSize)} + ${packets} × 8 KB`, target: RECEIVE_TARGET },
       { id: '1a′', dir: 'send', files: big, what: `send, part: the ${fmtMB(bigSize)} file alone`, target: undefined },
       { id: '1a″', dir: 'send', files: small, what: `send, part: the ${packets} × 8 KB packets alone`, target: undefined },
+      { id: '1c', dir: 'send', files: text, what: `send GZ: ${textCount} × 100 KB text packets`, target: undefined, v: gz, proof: allGz(text) },
+      { id: '1d', dir: 'send', files: big, what: `send CRYPT: the ${fmtMB(bigSize)} file`, target: undefined, v: crypt, proof: inCrypt },
       { id: '1a-disk', dir: 'send', files: payload, what: `send to binkd hub, files on disk: ${fmtMB(bigSize)} + ${packets} × 8 KB`, target: SEND_TARGET },
       { id: '1b-disk', dir: 'receive', files: payload, what: `receive from binkd hub, files on disk: ${fmtMB(bigSize)} + ${packets} × 8 KB`, target: RECEIVE_TARGET },
-    ] as const;
-    const ids = wanted(settings, place);
+    ];
     const scenarios = all.filter((sc) => ids.includes(sc.id));
     const rows: Row[] = [];
     for (const sc of scenarios) {
-      const make = (who: 'fnpoll' | 'binkd'): Side => (sc.dir === 'send' ? send(who, sc.files) : receive(who, sc.files));
+      const make = (who: 'fnpoll' | 'binkd'): Side => (sc.dir === 'send' ? send(who, sc.files, sc.v, sc.proof) : receive(who, sc.files));
       const fn: number[] = [];
       const bk: number[] = [];
       const hubCpu = { fnpoll: [] as number[], binkd: [] as number[] };
@@ -238,7 +270,7 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
         id: sc.id,
         what: sc.what,
         fnpoll: `${fmtMs(f)} (${fmtRate((bytes * 1000) / f)})`,
-        baseline: `${fmtMs(b)} (binkd -r -p -P)`,
+        baseline: `${fmtMs(b)} (binkd ${sc.v === crypt ? '' : '-r '}-p -P)`,
         ratio: (f / b).toFixed(2),
         target: sc.target !== undefined ? `≤ ${sc.target.toFixed(1)}` : '-',
         met: sc.target !== undefined ? f / b <= sc.target : undefined,

@@ -1,7 +1,7 @@
 /**
  * The transport (src/binkp/connect.ts) around a real loopback socket, with a manual clock for
- * every timer and token bucket: bandwidth_limit on receiving, and how the connection ends when the
- * hub will not stop talking.
+ * every timer and token bucket: bandwidth_limit on receiving, how the connection ends when the
+ * hub will not stop talking, and binkd's CRYPT switching on at M_OK.
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import { CallerSession, TIMEOUT_LINGER_MS, type SessionEnv, type SessionResult, 
 import { Throttle, TokenBucket } from '../../../src/binkp/throttle.js';
 import { Cmd } from '../../../src/binkp/commands.js';
 import { FrameDecoder, encodeCommand } from '../../../src/binkp/frame.js';
+import { sessionKeys } from '../../../src/binkp/crypt.js';
 import { ScriptedHub } from '../../../src/demo/hub.js';
 import { parseAddress } from '../../../src/ftn/address.js';
 import { ManualClock, until } from '../../helpers/clock.js';
@@ -172,56 +173,59 @@ describe('the end of a session', () => {
   });
 });
 
-describe('stream transforms at M_OK (the place for binkd\'s CRYPT)', () => {
-  test('bytes after M_OK in the same read, and everything written after it, go through the transforms', T, async () => {
-    const xor = (b: Buffer): Buffer => Buffer.from(b.map((x) => x ^ 0x5a));
+describe("binkd's CRYPT on the link (SessionLink.established)", () => {
+  test('frames after M_OK in the same read are deciphered, and everything written after it is enciphered', T, async () => {
+    const password = 'sesame';
     const hubSaw: string[] = [];
+    let wireAfterOk = Buffer.alloc(0);
     const server: Server = createServer((sock) => {
+      const keys = sessionKeys(password, 'answerer');
       let enciphered = false;
-      let decoder!: FrameDecoder;
-      decoder = new FrameDecoder({
+      const decoder: FrameDecoder = new FrameDecoder({
         command: (id, arg) => {
           hubSaw.push(`${id} ${arg.toString('latin1')}`);
           if (id === Cmd.M_PWD) {
-            // From here on the caller enciphers; answer M_OK with the first enciphered frame in the same write.
-            decoder.halt();
+            // binkd's answering side: the caller enciphers from the byte after our M_OK. That M_OK
+            // and enciphered frames behind it go in one write, so the caller reads them together.
             enciphered = true;
-            sock.write(Buffer.concat([encodeCommand(Cmd.M_OK, 'non-secure'), xor(encodeCommand(Cmd.M_EOB))]));
+            decoder.setInputTransform((b) => keys.in.decrypt(b));
+            const after = Buffer.concat([encodeCommand(Cmd.M_NUL, 'TRF 0 0'), encodeCommand(Cmd.M_EOB)]);
+            sock.write(Buffer.concat([encodeCommand(Cmd.M_OK, 'secure'), keys.out.encrypt(after)]));
           }
           if (id === Cmd.M_EOB) sock.end();
         },
         data: () => undefined,
       });
       sock.on('data', (chunk: Buffer) => {
-        let input: Buffer | undefined = enciphered ? xor(chunk) : chunk;
-        while (input) {
-          const rest = decoder.push(input);
-          input = rest && enciphered ? xor(rest) : rest;
-        }
+        if (enciphered) wireAfterOk = Buffer.concat([wireAfterOk, chunk]);
+        decoder.push(chunk);
       });
       sock.on('error', () => undefined);
-      sock.write(Buffer.concat([encodeCommand(Cmd.M_NUL, 'SYS cipher hub'), encodeCommand(Cmd.M_ADR, HUB_ADDRESS)]));
+      sock.write(
+        Buffer.concat([
+          encodeCommand(Cmd.M_NUL, `OPT CRAM-MD5-${'0123456789abcdef'.repeat(2)}`),
+          encodeCommand(Cmd.M_NUL, 'OPT CRYPT'),
+          encodeCommand(Cmd.M_ADR, HUB_ADDRESS),
+        ]),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const port = (server.address() as { port: number }).port;
 
     const clock = new ManualClock(0);
-    const s = session(memEnv({ bytes: 0, data: [] }), clock);
-    let established = 0;
-    const result = await runSession(s, await openSocket(port), {
-      timers: clock,
-      onEstablished: (_info, wire) => {
-        established++;
-        wire.transformInput(xor);
-        wire.transformOutput(xor);
-      },
+    const s = session(memEnv({ bytes: 0, data: [] }), clock, {
+      password,
+      useCram: true,
+      extensions: { compression: false, crc: false, crypt: true, nd: false, compressionThreshold: 1024 },
     });
+    const result = await runSession(s, await openSocket(port), { timers: clock });
     assert.ok(result.ok, result.error?.message);
-    assert.equal(established, 1);
-    // Our M_EOB went out enciphered and the hub read it back; its own M_EOB came enciphered.
-    assert.deepEqual(hubSaw.slice(-2), ['2 -', '5 ']);
+    assert.deepEqual(result.extensions, ['CRYPT']);
+    assert.equal(result.remoteInfo['TRF'], '0 0', 'the enciphered M_NUL behind M_OK in the same read was deciphered');
+    // Our M_EOB went out enciphered (not as the plain frame) and the hub deciphered it.
+    assert.equal(hubSaw.at(-1), '5 ');
+    assert.ok(wireAfterOk.length > 0 && !wireAfterOk.equals(encodeCommand(Cmd.M_EOB)));
     assert.equal(result.batches, 1);
   });
 });
-

@@ -302,40 +302,60 @@ describe('FrameDecoder', () => {
   });
 });
 
-describe('FrameDecoder.halt', () => {
-  test('a handler that halts gets the rest of the chunk back, undecoded, from the frame boundary on', () => {
-    // M_OK, then bytes a stream cipher would have changed: here each byte is XORed with 0x55.
+describe('FrameDecoder.setInputTransform', () => {
+  /** An in-place stand-in for a stream cipher: each byte XORed with 0x55. */
+  const xor = (b: Buffer): void => {
+    for (let i = 0; i < b.length; i++) b[i] = b[i]! ^ 0x55;
+  };
+  const enciphered = (b: Buffer): Buffer => Buffer.from(b.map((x) => x ^ 0x55));
+
+  test('set by a handler, it takes over at that frame boundary, inside the same chunk', () => {
     const okFrame = encodeCommand(4, 'secure');
     const after = Buffer.concat([encodeCommand(0, 'TRF 0 0'), encodeData(Buffer.from('xyz'))]);
-    const enciphered = Buffer.from(after.map((b) => b ^ 0x55));
     const seen: string[] = [];
-    let decoder!: FrameDecoder;
-    decoder = new FrameDecoder({
+    const decoder: FrameDecoder = new FrameDecoder({
       command: (id, arg) => {
         seen.push(`${id} ${arg.toString('latin1')}`);
-        if (id === 4) decoder.halt();
+        if (id === 4) decoder.setInputTransform(xor);
       },
       data: (piece) => seen.push(`data ${piece.toString('latin1')}`),
     });
-    const rest = decoder.push(Buffer.concat([okFrame, enciphered]));
-    assert.deepEqual(rest, enciphered);
-    assert.deepEqual(seen, ['4 secure']);
-    assert.equal(decoder.push(Buffer.from(rest!.map((b) => b ^ 0x55))), undefined);
+    const wire = Buffer.concat([okFrame, enciphered(after)]);
+    const copy = Buffer.from(wire);
+    decoder.push(wire);
     assert.deepEqual(seen, ['4 secure', '0 TRF 0 0', 'data xyz']);
+    assert.deepEqual(wire, copy, "the caller's buffer (a reused read buffer) is not rewritten");
   });
 
-  test('halting on the last frame of a chunk leaves nothing to return; the next push decodes normally', () => {
-    let decoder!: FrameDecoder;
-    const seen: number[] = [];
-    decoder = new FrameDecoder({
-      command: (id) => {
-        seen.push(id);
-        decoder.halt();
+  test('set on the last frame of a chunk, it applies to the whole of the next chunk', () => {
+    const seen: string[] = [];
+    const decoder: FrameDecoder = new FrameDecoder({
+      command: (id, arg) => {
+        seen.push(`${id} ${arg.toString('latin1')}`);
+        if (id === 4) decoder.setInputTransform(xor);
       },
-      data: () => undefined,
+      data: (piece) => seen.push(`data ${piece.toString('latin1')}`),
     });
-    assert.equal(decoder.push(encodeCommand(4, 'secure')), undefined);
-    assert.equal(decoder.push(encodeCommand(5)), undefined);
-    assert.deepEqual(seen, [4, 5]);
+    decoder.push(encodeCommand(4, 'secure'));
+    const next = enciphered(Buffer.concat([encodeCommand(5), encodeData(Buffer.from('ab'))]));
+    // Split inside the data frame's header: the transform runs over every chunk, in order.
+    decoder.push(next.subarray(0, 4));
+    decoder.push(next.subarray(4));
+    assert.deepEqual(seen, ['4 secure', '5 ', 'data ab']);
+  });
+
+  test('set inside a frame split over chunks, it starts after that frame', () => {
+    const seen: string[] = [];
+    const decoder: FrameDecoder = new FrameDecoder({
+      command: (id, arg) => {
+        seen.push(`${id} ${arg.toString('latin1')}`);
+        if (id === 4) decoder.setInputTransform(xor);
+      },
+      data: () => assert.fail('no data frames here'),
+    });
+    const ok = encodeCommand(4, 'secure');
+    decoder.push(ok.subarray(0, 3));
+    decoder.push(Buffer.concat([ok.subarray(3), enciphered(encodeCommand(0, 'OPT X'))]));
+    assert.deepEqual(seen, ['4 secure', '0 OPT X']);
   });
 });

@@ -19,9 +19,11 @@ import {
   type OutgoingFile,
   type PartialFile,
   type SessionEnv,
+  type SessionLink,
   type SessionOptions,
   type SessionResult,
 } from '../../../src/binkp/session.js';
+import { compressWhole } from '../../../src/binkp/compress.js';
 import {
   ScriptedHub,
   describeFrames,
@@ -31,7 +33,7 @@ import {
   type HubSessionLog,
   type ScriptedHubOptions,
 } from '../../../src/demo/hub.js';
-import { Cmd } from '../../../src/binkp/commands.js';
+import { Cmd, commandName } from '../../../src/binkp/commands.js';
 import { formatAddress, parseAddress, type FtnAddress } from '../../../src/ftn/address.js';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.js';
 import { pseudoRandomBytes } from '../../helpers/node.js';
@@ -829,5 +831,65 @@ describe('CallerSession files', () => {
     assert.ok(hasWarning(c, /gone\.txt/), JSON.stringify(c.logs));
     assert.equal(findFrame(c.log, 'in', 'M_FILE', (a) => a.startsWith('gone.txt')), -1);
     assert.deepEqual(c.env.confirmedIds, [kept.id]);
+  });
+});
+
+describe("GZ receiving and the link's reused read buffer", () => {
+  test('what zlib gets is a copy: the read buffer is overwritten as soon as each read is handled', T, async () => {
+    const data = pseudoRandomBytes(120_000, 31);
+    const wire = compressWhole('GZ', data);
+    const env = new MemEnv();
+    const out: string[] = [];
+    const link: SessionLink = {
+      write: (bytes) => {
+        if (bytes.length >= 3 && bytes[0]! & 0x80) out.push(commandName(bytes[2]!));
+        return true;
+      },
+      pauseInput: () => undefined,
+      resumeInput: () => undefined,
+      setTimer: () => undefined,
+      clearTimer: () => undefined,
+      close: () => undefined,
+    };
+    const session = new CallerSession({
+      hubAddress: parseAddress(HUB_ADDRESS),
+      ourAddresses: [parseAddress(OUR_ADDRESS)],
+      password: undefined,
+      useCram: false,
+      nrMode: false,
+      system: 'Test System',
+      sysop: 'Test Sysop',
+      location: 'Test Town',
+      nodeinfo: '115200,TCP,BINKP',
+      mailer: MAILER,
+      extensions: { compression: true, crc: false, crypt: false, nd: false, compressionThreshold: 1024 },
+      env,
+      now: Date.now,
+    });
+    session.start(link);
+    const say = (id: number, text: string): void => session.command(id, Buffer.from(text, 'latin1'));
+    say(Cmd.M_NUL, 'OPT EXTCMD GZ');
+    say(Cmd.M_ADR, HUB_ADDRESS);
+    await until(() => out.includes('M_PWD'), 'M_PWD');
+    say(Cmd.M_OK, 'non-secure');
+    await until(() => out.includes('M_EOB'), 'our M_EOB');
+    say(Cmd.M_FILE, `z.bin ${data.length} ${T0} 0 GZ`);
+    await until(() => env.offers.length === 1, 'the offer');
+    // The link's one read buffer: each read is handed over, then the buffer is reused.
+    const read = Buffer.alloc(8192);
+    for (let at = 0; at < wire.length; at += read.length) {
+      const n = wire.copy(read, 0, at, Math.min(at + read.length, wire.length));
+      session.data(read.subarray(0, n));
+      session.endOfRead();
+      read.fill(0x5a);
+      // Let zlib finish, so that the next read finds nothing queued and takes the direct path.
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await until(() => env.received.has('z.bin') || out.includes('M_GET'), 'z.bin complete');
+    assert.ok(!out.includes('M_GET'), 'zlib saw overwritten bytes: the file was asked for again (M_GET ... NZ)');
+    assert.ok(env.received.get('z.bin')!.data.equals(data), 'z.bin intact');
+    say(Cmd.M_EOB, '');
+    const result = await session.result;
+    assert.ok(result.ok, result.error?.message);
   });
 });

@@ -200,13 +200,27 @@ describe('Inbound.offer', () => {
     assert.match(warnings[0]!, /discarding partial of 00000001\.pkt/);
   });
 
-  test('a partial as long as the file (or longer) is discarded', async () => {
+  test('a partial longer than the file is discarded', async () => {
     const d = dirs();
     const ib = inbound(d);
     const f = incoming('a.zip', '12345');
-    await writePartial(ib, f, '12345');
+    await writePartial(ib, f, '123456');
     assert.deepEqual(await ib.offer(f, true), { action: 'receive', offset: 0 });
     assert.deepEqual(await tempFiles(d), []);
+  });
+
+  test('a complete partial (ND: acknowledged, not yet placed) is resumed at its size, .pkt too', async () => {
+    const d = dirs();
+    const ib = inbound(d);
+    for (const name of ['a.zip', '0000abcd.pkt']) {
+      const f = incoming(name, '12345');
+      await writePartial(ib, f, '12345');
+      assert.deepEqual(await ib.offer(f, true), { action: 'receive', offset: 5 }, name);
+      const p = await ib.open(f, 5);
+      assert.equal(p.received, 5);
+      const final = await ib.complete(f, p, true);
+      assert.equal(await fsp.readFile(final, "utf8"), "12345");
+    }
   });
 
   test('min_free: skip when the file would leave too little space', async () => {

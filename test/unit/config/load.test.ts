@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, ExitCode, UsageError } from '../../../src/errors.js';
 import { parseIni } from '../../../src/config/ini.js';
 import {
+  EXTENSION_DEFAULTS,
   buildConfig,
   editDistance,
   loadConfig,
@@ -97,7 +98,7 @@ describe('[node]', () => {
       hookTimeout: 60_000,
       strictPermissions: false,
     });
-    assert.deepEqual(c.performance, { bufferSize: 32767, bandwidthLimit: 0 });
+    assert.deepEqual(c.performance, { bufferSize: 32767, bandwidthLimit: 0, extensions: EXTENSION_DEFAULTS });
     assert.deepEqual(c.hubs, []);
     assert.deepEqual(c.warnings, []);
   });
@@ -270,7 +271,7 @@ bandwidth_limit = 64K
       hookTimeout: 300_000,
       strictPermissions: true,
     });
-    assert.deepEqual(c.performance, { bufferSize: 4096, bandwidthLimit: 65_536 });
+    assert.deepEqual(c.performance, { bufferSize: 4096, bandwidthLimit: 65_536, extensions: EXTENSION_DEFAULTS });
     assert.deepEqual(c.warnings, []);
   });
 
@@ -411,6 +412,7 @@ on_success = /usr/bin/toss
         bandwidthLimit: 8192,
         onSuccess: '/usr/bin/toss',
         onFailure: '/bin/false',
+        extensions: EXTENSION_DEFAULTS,
         line: 8,
       },
     ]);
@@ -691,5 +693,53 @@ describe('resolveHubs', () => {
     });
     assert.throws(() => resolveHubs(config, ['2:5020/2']), { message: /^unknown hub "2:5020\/2"/ });
     assert.throws(() => resolveHubs(build(NODE), ['x']), { message: 'unknown hub "x" (known hubs: none)' });
+  });
+});
+
+// ---- protocol extensions (issue 13) --------------------------------------------------------
+describe('protocol extension keys', () => {
+  test('defaults: compression and CRC on, CRYPT and ND off, threshold 1024', () => {
+    const c = build(`${NODE}${HUB}`);
+    assert.deepEqual(c.performance.extensions, {
+      useCompression: true,
+      useCrc: true,
+      useCrypt: false,
+      useNd: false,
+      compressionThreshold: 1024,
+    });
+    assert.deepEqual(c.hubs[0]!.extensions, c.performance.extensions);
+  });
+
+  test('[performance] sets them for every hub; a hub section overrides each one', () => {
+    const c = build(`${NODE}[performance]
+use_compression = no
+use_crc = off
+use_crypt = yes
+use_nd = 1
+compression_threshold = 4k
+${HUB}use_crypt = no
+compression_threshold = 100
+[hub2]
+hub_address = 2:5020/2
+hub_hostname = hub2.example
+use_compression = yes
+`);
+    assert.deepEqual(c.performance.extensions, {
+      useCompression: false,
+      useCrc: false,
+      useCrypt: true,
+      useNd: true,
+      compressionThreshold: 4096,
+    });
+    assert.deepEqual(c.hubs[0]!.extensions, { ...c.performance.extensions, useCrypt: false, compressionThreshold: 100 });
+    assert.deepEqual(c.hubs[1]!.extensions, { ...c.performance.extensions, useCompression: true });
+    assert.deepEqual(c.warnings, []);
+  });
+
+  test('a bad value names file, line, section, key and value', () => {
+    assert.deepEqual(problems(`${NODE}[performance]\nuse_crypt = perhaps\n${HUB}compression_threshold = lots\n`), [
+      `${FILE}:6 [performance] use_crypt: "perhaps" is not a boolean (yes/no, true/false, on/off or 1/0)`,
+      `${FILE}:10 [hub1] compression_threshold: "lots" is not a size (bytes, or a number with k, M or G (64k, 10M, 1G))`,
+    ]);
   });
 });

@@ -4,6 +4,8 @@ import { connect, type Socket } from 'node:net';
 import { FrameDecoder, encodeCommand, encodeData } from '../../../src/binkp/frame.js';
 import { Cmd, argText, commandName } from '../../../src/binkp/commands.js';
 import { cramResponse } from '../../../src/binkp/cram.js';
+import { crc32, formatCrc } from '../../../src/binkp/crc.js';
+import { deflateSync } from 'node:zlib';
 import {
   HubSession,
   ScriptedHub,
@@ -653,4 +655,58 @@ test('formatBinkpTime pads the day with a space like binkd', () => {
 test('bad options name the field', () => {
   assert.throws(() => new ScriptedHub({ addresses: ['2:5020/x'] }), /options\.addresses\[0\]: "2:5020\/x" is not an FTN address/);
   assert.throws(() => new ScriptedHub({ addresses: HUB, frameSize: 40000 }), /options\.frameSize: 40000/);
+});
+
+// ---- protocol extensions (issue 13): the hub's own side, driven by raw frames ------------------
+
+describe('extensions on the hub side', () => {
+  /** login() after saying OPT `opts` first. */
+  async function loginWith(c: RawClient, opts: string): Promise<void> {
+    c.send(Cmd.M_NUL, `OPT ${opts}`);
+    await c.loginToIdleHub();
+  }
+
+  test('CRC: a wrong checksum from the caller is refused with M_SKIP and not kept; a right one is taken', T, async () => {
+    const { hub, port } = await startHub({ loginOptions: ['CRC'] });
+    const c = await RawClient.open(port);
+    await loginWith(c, 'CRC');
+    const good = Buffer.from('checksummed');
+    c.send(Cmd.M_FILE, `bad.txt ${good.length} ${T0} 0 ${formatCrc(crc32(good) ^ 1)}`);
+    c.sendData(good);
+    assert.equal(await c.expect(Cmd.M_SKIP), `bad.txt ${good.length} ${T0}`);
+    c.send(Cmd.M_FILE, `ok.txt ${good.length} ${T0} 0 ${formatCrc(crc32(good)).toLowerCase()}`);
+    c.sendData(good);
+    assert.equal(await c.expect(Cmd.M_GOT), `ok.txt ${good.length} ${T0}`);
+    await c.close();
+    const log = await endedSession(hub);
+    assert.deepEqual(log.crcRejected, ['bad.txt']);
+    assert.deepEqual(hub.received.map((f) => f.name), ['ok.txt']);
+    assert.deepEqual(log.extensions, ['CRC']);
+  });
+
+  test('GZ from the caller: complete when the decompressed count reaches the size, trailer or not', T, async () => {
+    const { hub, port } = await startHub({ loginOptions: ['EXTCMD', 'GZ'] });
+    const c = await RawClient.open(port);
+    await loginWith(c, 'EXTCMD GZ');
+    const data = Buffer.from('hello hello hello hello hello hello '.repeat(200));
+    const z = deflateSync(data);
+    c.send(Cmd.M_FILE, `z.txt ${data.length} ${T0} 0 GZ`);
+    // Everything but the 4-byte Adler-32 trailer: the file is complete already.
+    c.sendData(z.subarray(0, z.length - 4));
+    assert.equal(await c.expect(Cmd.M_GOT), `z.txt ${data.length} ${T0}`);
+    c.sendData(z.subarray(z.length - 4));
+    await c.close();
+    await endedSession(hub);
+    assert.deepEqual(hub.received[0]!.data, data);
+  });
+
+  test('a method the hub did not offer is refused with M_ERR', T, async () => {
+    const { hub, port } = await startHub({ loginOptions: ['EXTCMD', 'GZ'] });
+    const c = await RawClient.open(port);
+    await loginWith(c, 'EXTCMD GZ');
+    c.send(Cmd.M_FILE, `b.txt 5 ${T0} 0 BZ2`);
+    assert.equal(await c.expect(Cmd.M_ERR), "Can't handle BZ2 for b.txt");
+    await c.close();
+    assert.equal((await endedSession(hub)).result, 'failed');
+  });
 });

@@ -56,6 +56,7 @@ function session(over: Partial<SessionResult> = {}): SessionResult {
     remoteInfo: {},
     servedAkas: [],
     receivedPaths: [],
+    extensions: [],
     ...over,
   };
 }

@@ -55,7 +55,7 @@ function state(): State {
     lastSuccess: T0 - 10 * SECOND,
     lastResult: { ok: true },
     totals: { sessionsOk: 5, sessionsFailed: 2, filesSent: 3, filesReceived: 4, bytesSent: 1000, bytesReceived: 2000 },
-    history: [{ startedAt: T0 - 10 * SECOND, durationMs: 1500, ok: true, filesSent: 1, filesReceived: 1, bytesSent: 10, bytesReceived: 20 }],
+    history: [{ startedAt: T0 - 10 * SECOND, durationMs: 1500, ok: true, filesSent: 1, filesReceived: 1, bytesSent: 10, bytesReceived: 20, extensions: ['GZ', 'CRC'] }],
   };
   return s;
 }
@@ -102,6 +102,7 @@ describe('renderMetrics', () => {
     assert.equal(s.get('fnpoll_hub_transferred_files_total{hub="fido",direction="received"}'), '4');
     assert.equal(s.get('fnpoll_hub_last_session_duration_seconds{hub="fido"}'), '1.5');
     assert.equal(s.get('fnpoll_hub_info{hub="fido",address="2:5020/1",host="hub.example.net:24554"}'), '1');
+    assert.equal(s.get('fnpoll_hub_last_session_extensions{hub="fido",extensions="GZ CRC"}'), '1');
   });
 
   test('next attempt: last success + poll_frequency (minus the schedule slack)', () => {
@@ -114,6 +115,7 @@ describe('renderMetrics', () => {
     assert.equal(s.get(`fnpoll_hub_sessions_total{${hub},result="ok"}`), '0');
     assert.equal(s.get(`fnpoll_hub_next_attempt_timestamp_seconds{${hub}}`), String(T0 / 1000));
     assert.equal(s.get(`fnpoll_hub_last_session_duration_seconds{${hub}}`), undefined);
+    assert.equal([...s.keys()].some((k) => k.startsWith(`fnpoll_hub_last_session_extensions{${hub}`)), false);
   });
 
   test('held and in backoff', () => {

@@ -20,7 +20,7 @@ function state(): State {
     history: [
       entry({ startedAt: T0 - 3000 * SECOND, durationMs: 4 * SECOND, filesSent: 1, bytesSent: 4096, filesReceived: 2, bytesReceived: 8192 }),
       entry({ startedAt: T0 - 2000 * SECOND, durationMs: 1 * SECOND, ok: false, kind: 'refused', message: 'connection refused' }),
-      entry({ startedAt: T0 - 1000 * SECOND, durationMs: 3 * SECOND, filesReceived: 1, bytesReceived: 12_288 }),
+      entry({ startedAt: T0 - 1000 * SECOND, durationMs: 3 * SECOND, filesReceived: 1, bytesReceived: 12_288, extensions: ['GZ', 'CRYPT'] }),
     ],
   };
   return s;
@@ -45,7 +45,9 @@ describe('hubStats', () => {
       filesReceived: 0,
       bytesSent: 0,
       bytesReceived: 0,
+      extensions: [],
     });
+    assert.deepEqual(st.recent[2]!.extensions, ['GZ', 'CRYPT'], 'the extensions in force, per session');
   });
 
   test('a hub without sessions: zeros and nulls, never NaN', () => {
@@ -71,7 +73,7 @@ describe('formatStats', () => {
       '  average   2.7 s per session, 3 KiB/s (last 3 sessions)',
       '  last sessions:',
     ]);
-    assert.match(lines[6]!, /^ {4}2026-03-01 11:43:20 {2}ok {6}\s+3\.0 s {2}sent 0 files 0 B, received 1 file 12 KiB$/);
+    assert.match(lines[6]!, /^ {4}2026-03-01 11:43:20 {2}ok {6}\s+3\.0 s {2}sent 0 files 0 B, received 1 file 12 KiB {2}\[GZ CRYPT\]$/);
     assert.match(lines[7]!, /failed\s+1\.0 s {2}refused: connection refused$/);
     assert.ok(text.endsWith('\n'));
   });

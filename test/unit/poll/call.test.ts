@@ -19,6 +19,7 @@ import { Inbound } from '../../../src/bso/inbound.js';
 import { Logger, MemorySink } from '../../../src/ops/logger.js';
 import { addressKey } from '../../../src/ftn/address.js';
 import { Cmd } from '../../../src/binkp/commands.js';
+import { crc32, formatCrc } from '../../../src/binkp/crc.js';
 import { ScriptedHub, describeFrames, findFrame, type HubFile, type HubSessionLog, type ScriptedHubOptions } from '../../../src/demo/hub.js';
 import { TestNode, pseudoRandomBytes, type HubSection, type NodeOptions } from '../../helpers/node.js';
 import { ManualClock, until } from '../../helpers/clock.js';
@@ -556,5 +557,230 @@ describe('callHub: connection failures and timeouts', () => {
     hub.configure({ busy: undefined });
     assertOk(await pollHub(f, hub));
     assert.equal(existsSync(flow), false);
+  });
+});
+
+// ---- protocol extensions (issue 13) against the scripted hub ------------------------------------
+
+/** Text like echomail: compresses well. */
+function textLike(size: number, seed = 1): Buffer {
+  const words = ['AREA:FIDO', 'SEEN-BY:', '2:5020/1', 'Origin', 'binkp', 'tosser', 'hub', 'sysop'];
+  let s = '';
+  for (let n = seed; s.length < size; ) {
+    n = (n * 1103515245 + 12345) >>> 0;
+    s += words[n % words.length] + (n % 9 ? ' ' : '\r');
+  }
+  return Buffer.from(s.slice(0, size));
+}
+
+const crcOf = (data: Buffer): string => formatCrc(crc32(data));
+
+/** The caller's M_FILE lines as the hub saw them. */
+const inFiles = (log: HubSessionLog): string[] => commands(log, 'in', 'M_FILE');
+
+describe('callHub: protocol extensions', () => {
+  test('GZ both ways: zlib streams, sizes uncompressed, fewer bytes on the wire, files intact', T, async () => {
+    const down = textLike(40_000, 2);
+    const hub = await startHub({ password: 'pw', loginOptions: ['EXTCMD', 'GZ'], sendMethod: 'GZ', files: [hubFile('0000abcd.pkt', down)] });
+    const f = await makeNode(hub.port, { password: 'pw' });
+    const up = textLike(60_000, 3);
+    await f.node.outboundFile(`${HUB_BASE}.flo`, `^${await f.node.file('a1b2c3d4.pkt', up)}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.match(inFiles(c.log)[0]!, /^a1b2c3d4\.pkt 60000 \d+ 0 GZ$/);
+    assert.deepEqual(c.log.received[0]!.data, up);
+    assert.ok(c.log.bytesIn < up.length / 2, `${c.log.bytesIn} bytes on the wire for ${up.length}`);
+    assert.deepEqual(await readFile(join(f.node.inbound, '0000abcd.pkt')), down);
+    assert.ok(c.log.bytesOut < down.length / 2);
+    assert.deepEqual(c.r.session?.extensions, ['GZ']);
+    assert.deepEqual(c.r.session?.stats.bytesReceived, down.length, 'stats count file bytes, not wire bytes');
+  });
+
+  test('never recompressed: arcmail, archives, files under compression_threshold; use_compression = no', T, async () => {
+    const hub = await startHub({ loginOptions: ['EXTCMD', 'GZ'] });
+    const f = await makeNode(hub.port, { extra: { compression_threshold: '2k' } });
+    const lines: string[] = [];
+    for (const [name, size] of [['0000fffe.su0', 5000], ['mail.zip', 5000], ['small.txt', 2047], ['big.txt', 2048]] as const) {
+      lines.push(`^${await f.node.file(name, textLike(size))}`);
+    }
+    await f.node.outboundFile(`${HUB_BASE}.flo`, lines.join('\n') + '\n');
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.deepEqual(inFiles(c.log).map((l) => `${l.split(' ')[0]} ${l.split(' ')[4] ?? '-'}`), ['0000fffe.su0 -', 'mail.zip -', 'small.txt -', 'big.txt GZ']);
+
+    const off = await makeNode(hub.port, {}, { performance: { use_compression: 'no' } });
+    await off.node.outboundFile(`${HUB_BASE}.flo`, `^${await off.node.file('big.txt', textLike(9000))}\n`);
+    const c2 = await pollHub(off, hub);
+    assertOk(c2);
+    assert.doesNotMatch(c2.log.callerOptions.join(' '), /GZ|EXTCMD|PLZ/);
+    assert.doesNotMatch(inFiles(c2.log)[0]!, /GZ/);
+  });
+
+  test('BZ2 offered by the hub is never used; a BZ2 file is refused with M_GET ... NZ and arrives plain', T, async () => {
+    const down = textLike(8000, 4);
+    const hub = await startHub({ loginOptions: ['EXTCMD', 'GZ', 'BZ2'], sendMethod: 'BZ2', files: [hubFile('bz.txt', down)] });
+    const f = await makeNode(hub.port);
+    await f.node.outboundFile(`${HUB_BASE}.flo`, `^${await f.node.file('up.txt', textLike(5000))}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.doesNotMatch(c.log.callerOptions.join(' '), /BZ2/);
+    assert.match(inFiles(c.log)[0]!, / GZ$/, 'GZ, not BZ2');
+    assert.deepEqual(commands(c.log, 'in', 'M_GET'), ['bz.txt 8000 1700000000 0 NZ']);
+    assert.deepEqual(commands(c.log, 'out', 'M_FILE'), ['bz.txt 8000 1700000000 0 BZ2', 'bz.txt 8000 1700000000 0']);
+    assert.deepEqual(await readFile(join(f.node.insecureInbound, 'bz.txt')), down);
+  });
+
+  test("GZ received over many reads of the dialled socket's reused read buffer: files intact", T, async () => {
+    // Incompressible data: the wire carries about 3 MB, so the dialled socket fills its one read
+    // buffer again and again while frames wait for zlib (test/unit/binkp/session.test.ts has the
+    // deterministic case of a buffer overwritten after each read).
+    const noise = pseudoRandomBytes(3_000_000, 21);
+    const text = textLike(200_000, 5);
+    const hub = await startHub({
+      password: 'pw',
+      loginOptions: ['EXTCMD', 'GZ'],
+      sendMethod: 'GZ',
+      files: [hubFile('noise.bin', noise), hubFile('0000beef.pkt', text)],
+    });
+    const f = await makeNode(hub.port, { password: 'pw' });
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.deepEqual(commands(c.log, 'out', 'M_FILE').map((l) => l.split(' ').at(-1)), ['GZ', 'GZ']);
+    assert.ok((await readFile(join(f.node.inbound, 'noise.bin'))).equals(noise), 'noise.bin intact');
+    assert.ok((await readFile(join(f.node.inbound, '0000beef.pkt'))).equals(text), '0000beef.pkt intact');
+  });
+
+  test('GZ with NR (the hub offers -1) and a resume (we send from its offset): a fresh zlib stream per M_FILE', T, async () => {
+    const down = textLike(50_000, 15);
+    const up = textLike(40_000, 16);
+    const hub = await startHub({
+      loginOptions: ['EXTCMD', 'GZ'],
+      sendMethod: 'GZ',
+      nr: true,
+      files: [hubFile('nrdown.txt', down)],
+      // The hub asks for our file from 10000 on, as for a partial it holds.
+      getOffset: { name: 'gzup.txt', offset: 10_000 },
+    });
+    const f = await makeNode(hub.port);
+    await f.node.outboundFile(`${HUB_BASE}.flo`, `^${await f.node.file('gzup.txt', up)}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    // NR: the method goes with the -1 offer and again with the M_FILE that carries the data.
+    assert.deepEqual(commands(c.log, 'out', 'M_FILE'), ['nrdown.txt 50000 1700000000 -1 GZ', 'nrdown.txt 50000 1700000000 0 GZ']);
+    assert.deepEqual(await readFile(join(f.node.insecureInbound, 'nrdown.txt')), down);
+    const ours = inFiles(c.log);
+    assert.match(ours[0]!, /^gzup\.txt 40000 \d+ 0 GZ$/);
+    assert.match(ours[1]!, /^gzup\.txt 40000 \d+ 10000 GZ$/);
+    assert.deepEqual(c.log.received[0]!.data, up.subarray(10_000), 'a new stream from the offset');
+  });
+
+  test('GZ data that does not decompress: asked for again uncompressed (M_GET ... NZ), arrives whole', T, async () => {
+    const down = textLike(30_000, 14);
+    const hub = await startHub({
+      loginOptions: ['EXTCMD', 'GZ'],
+      sendMethod: 'GZ',
+      files: [hubFile('broken.txt', down)],
+      // The zlib header's first byte: "incorrect header check" at once.
+      corruptByte: { name: 'broken.txt', offset: 0, wire: true },
+    });
+    const f = await makeNode(hub.port);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.deepEqual(commands(c.log, 'in', 'M_GET'), ['broken.txt 30000 1700000000 0 NZ']);
+    assert.deepEqual(commands(c.log, 'out', 'M_FILE'), ['broken.txt 30000 1700000000 0 GZ', 'broken.txt 30000 1700000000 0']);
+    assert.deepEqual(await readFile(join(f.node.insecureInbound, 'broken.txt')), down);
+    assert.ok(warnings(c.sink).some((w) => /broken\.txt: GZ data does not decompress: .*asking for it again uncompressed from 0 \(NZ\)/.test(w)));
+  });
+
+  test('CRC (FTS-1030): checksums both ways when both offer CRC; none with use_crc = no', T, async () => {
+    const down = Buffer.from('from the hub, with a checksum');
+    const hub = await startHub({ loginOptions: ['CRC'], files: [hubFile('down.txt', down)] });
+    const f = await makeNode(hub.port);
+    const up = Buffer.from('to the hub, with a checksum');
+    await f.node.outboundFile(`${HUB_BASE}.flo`, `^${await f.node.file('up.txt', up)}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.equal(inFiles(c.log)[0]!.split(' ')[4], crcOf(up));
+    assert.equal(commands(c.log, 'out', 'M_FILE')[0]!.split(' ')[4], crcOf(down));
+    assert.deepEqual(c.log.crcRejected, []);
+    assert.deepEqual(await readFile(join(f.node.insecureInbound, 'down.txt')), down);
+    assert.deepEqual(c.r.session?.extensions, ['CRC']);
+
+    const off = await makeNode(hub.port, { extra: { use_crc: 'no' } });
+    await off.node.outboundFile(`${HUB_BASE}.flo`, `^${await off.node.file('up2.txt', up)}\n`);
+    const c2 = await pollHub(off, hub);
+    assertOk(c2);
+    assert.equal(inFiles(c2.log)[0]!.split(' ').length, 4, 'no checksum token');
+  });
+
+  test('CRC: a flipped byte is caught; the file is discarded, refused with M_SKIP, and arrives whole next time', T, async () => {
+    const data = textLike(20_000, 5);
+    const hub = await startHub({ loginOptions: ['CRC'], files: [hubFile('flip.txt', data)], corruptByte: { name: 'flip.txt', offset: 12_345 } });
+    const f = await makeNode(hub.port);
+    const c = await pollHub(f, hub);
+    assert.equal(c.r.status, 'ok', c.r.message);
+    assert.deepEqual(commands(c.log, 'in', 'M_SKIP'), ['flip.txt 20000 1700000000']);
+    assert.deepEqual(await f.node.listInbound(true), [], 'the corrupt file is not kept');
+    assert.deepEqual(await readdir(f.node.tempInbound).catch(() => []), [], 'no partial of it either');
+    assert.ok(warnings(c.sink).some((w) => /flip\.txt: CRC-32 of the received data is [0-9A-F]{8}, the hub said [0-9A-F]{8}; file discarded/.test(w)));
+    assert.equal(hub.outbound.length, 1, 'M_SKIP: the hub keeps it');
+
+    hub.configure({ corruptByte: undefined });
+    const again = await pollHub(f, hub);
+    assertOk(again);
+    assert.deepEqual(await readFile(join(f.node.insecureInbound, 'flip.txt')), data);
+  });
+
+  test('CRC: a second mismatch in one session ends it with M_ERR', T, async () => {
+    const hub = await startHub({
+      loginOptions: ['CRC'],
+      files: [hubFile('one.txt', textLike(3000, 6)), hubFile('two.txt', textLike(3000, 7))],
+      corruptByte: [
+        { name: 'one.txt', offset: 1 },
+        { name: 'two.txt', offset: 2999 },
+      ],
+    });
+    const f = await makeNode(hub.port);
+    const c = await pollHub(f, hub);
+    assert.equal(c.r.status, 'failed');
+    assert.equal(c.r.kind, 'protocol');
+    assert.match(c.r.message, /two\.txt: CRC-32 .* second CRC failure in this session/);
+    assert.deepEqual(commands(c.log, 'in', 'M_SKIP'), ['one.txt 3000 1700000000']);
+    assert.equal(commands(c.log, 'in', 'M_ERR').length, 1);
+    assert.deepEqual(await f.node.listInbound(true), []);
+  });
+
+  test('PLZ (FTS-1029): compressed frames both ways when both offer PLZ', T, async () => {
+    const down = textLike(50_000, 10);
+    const hub = await startHub({ loginOptions: ['PLZ'], files: [hubFile('down.txt', down)] });
+    const f = await makeNode(hub.port);
+    const up = textLike(70_000, 11);
+    await f.node.outboundFile(`${HUB_BASE}.flo`, `^${await f.node.file('up.txt', up)}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.deepEqual(c.log.extensions, ['PLZ']);
+    assert.deepEqual(c.log.received[0]!.data, up);
+    assert.deepEqual(await readFile(join(f.node.insecureInbound, 'down.txt')), down);
+    assert.deepEqual(c.r.session?.extensions, ['PLZ']);
+  });
+
+  test('CRYPT with the scripted hub: both directions enciphered after M_OK; off unless use_crypt = yes', T, async () => {
+    const down = textLike(30_000, 12);
+    const hub = await startHub({ password: 'sesame', loginOptions: ['CRYPT'], files: [hubFile('down.txt', down)] });
+    const f = await makeNode(hub.port, { password: 'sesame', extra: { use_crypt: 'yes' } });
+    const up = textLike(25_000, 13);
+    await f.node.outboundFile(`${HUB_BASE}.flo`, `^${await f.node.file('up.txt', up)}\n`);
+    const c = await pollHub(f, hub);
+    assertOk(c);
+    assert.deepEqual(c.log.extensions, ['CRYPT']);
+    assert.deepEqual(c.r.session?.extensions, ['CRYPT']);
+    assert.deepEqual(c.log.received[0]!.data, up);
+    assert.deepEqual(await readFile(join(f.node.inbound, 'down.txt')), down);
+
+    const plain = await makeNode(hub.port, { password: 'sesame' });
+    const c2 = await pollHub(plain, hub);
+    assertOk(c2);
+    assert.ok(!c2.log.callerOptions.includes('CRYPT'), 'use_crypt defaults to no');
+    assert.deepEqual(c2.log.extensions, []);
   });
 });

@@ -32,7 +32,7 @@ after(async () => {
 function sampleState(): State {
   const hub = makeHub({ maxRetries: 2 });
   const state = emptyState();
-  const ok: SessionOutcome = { ok: true, stats: stats({ filesSent: 2, bytesSent: 4096 }) };
+  const ok: SessionOutcome = { ok: true, stats: stats({ filesSent: 2, bytesSent: 4096, extensions: ['GZ', 'CRYPT'] }) };
   const bad: SessionOutcome = { ok: false, kind: 'auth', message: 'password refused', remote: 'Bad password', stats: stats() };
   let s = applyOutcome(undefined, ok, hub, T0, () => 0);
   s = applyOutcome(s, bad, hub, T0 + HOUR, () => 0);
@@ -60,6 +60,8 @@ describe('state file format', () => {
     assert.equal(fido.lastSuccess, '2026-03-01T12:00:00.000Z');
     assert.equal(fido.heldUntil, null);
     assert.equal(fido.history[0].startedAt, '2026-03-01T12:00:00.000Z');
+    assert.deepEqual(fido.history[0].extensions, ['GZ', 'CRYPT'], 'the extensions in force, kept per session');
+    assert.equal(fido.history[1].extensions, undefined, 'none: not written');
     assert.deepEqual(fido.lastResult, { ok: false, kind: 'auth', message: 'password refused', remote: 'Bad password' });
   });
 
@@ -86,6 +88,10 @@ describe('state file format', () => {
       ['{"version":1,"hubs":{"fido":{"history":{}}}}', /history: expected an array, got an object/],
       ['{"version":1,"hubs":{"fido":{"history":[{"ok":true}]}}}', /history\[0\]\.startedAt: expected an ISO 8601 time/],
       ['{"version":1,"hubs":{"fido":{"totals":{"bytesSent":1.5}}}}', /totals\.bytesSent: expected a non-negative integer/],
+      [
+        '{"version":1,"hubs":{"fido":{"history":[{"startedAt":"2026-03-01T12:00:00Z","ok":true,"extensions":["GZ","\\u001b[2J"]}]}}}',
+        /history\[0\]\.extensions: expected a list of option names/,
+      ],
       ['{"version":1,"hubs":{"fido":7}}', /hubs\["fido"\]: expected an object, got 7/],
     ];
     for (const [text, want] of cases) {
