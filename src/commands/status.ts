@@ -11,7 +11,14 @@ export async function commandStatus(flags: GlobalFlags, io: Io): Promise<number>
   const { statusRows, statusJson, formatStatusTable } = await import('../poll/status.js');
   const now = Date.now();
   const { state, plan, queued } = await planReadOnly(config, config.hubs, now, { warn: (m) => io.err(`fnpoll: warning: ${m}\n`) });
-  const rows = statusRows(plan, state, queued, now);
+  // Issue 12: where each hub resolves to, without network (config, nodelist); DNS is asked when called.
+  const { lookupHub, resolutionText, nodelistCacheFile } = await import('../net/lookup.js');
+  const hosts = new Map<string, string>();
+  for (const hub of config.hubs) {
+    const r = await lookupHub(hub, { offline: true, dns: () => Promise.reject(new Error('offline')), nodelistCache: nodelistCacheFile(config) });
+    hosts.set(hub.key, resolutionText(hub, r));
+  }
+  const rows = statusRows(plan, state, queued, now, hosts);
   io.out(flags.json ? `${JSON.stringify(statusJson(rows), null, 2)}\n` : formatStatusTable(rows, now));
   return ExitCode.OK;
 }

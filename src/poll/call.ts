@@ -2,7 +2,7 @@
  * One call to one hub: busy flags, connect, binkp session, BSO bookkeeping, flags released on
  * every path. This is where the pure protocol core meets the outbound and inbound on disk.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { platform } from 'node:os';
@@ -19,6 +19,8 @@ import { SessionError, errorText, type FailureKind } from '../errors.js';
 import type { Logger } from '../ops/logger.js';
 import { VERSION } from '../version.js';
 import { formatBytes } from './status.js';
+import { dial, type Reached } from '../net/dial.js';
+import { hostPort, nodelistCacheFile } from '../net/lookup.js';
 
 export interface CallOptions {
   config: Config;
@@ -38,6 +40,8 @@ export interface CallResult {
   kind?: FailureKind;
   message: string;
   remote?: string | undefined;
+  /** Which host answered, and which source named it (issue 12). */
+  reached?: Reached | undefined;
   session?: SessionResult;
   startedAt: number;
   durationMs: number;
@@ -57,45 +61,6 @@ export function uniqueName(ext: string, now = Date.now()): string {
   uniqueCounter = (uniqueCounter + 1) & 0xfff;
   const n = ((Math.floor(now / 1000) << 12) | uniqueCounter) >>> 0;
   return `${n.toString(16).padStart(8, '0')}.${ext}`;
-}
-
-function connectError(err: NodeJS.ErrnoException, hub: HubConfig): SessionError {
-  const where = `${hub.host}:${hub.port}`;
-  switch (err.code) {
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EAI_NONAME':
-    case 'EAI_FAIL':
-      return new SessionError('dns', `cannot resolve ${hub.host}: ${err.code}`, { cause: err });
-    case 'ECONNREFUSED':
-      return new SessionError('refused', `connection to ${where} refused`, { cause: err });
-    case 'ETIMEDOUT':
-      return new SessionError('timeout', `connection to ${where} timed out`, { cause: err });
-    default:
-      return new SessionError('refused', `cannot connect to ${where}: ${errorText(err)}`, { cause: err });
-  }
-}
-
-/** TCP connect bounded by `timeoutMs`. */
-export function connectTcp(hub: HubConfig, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: hub.host, port: hub.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new SessionError('timeout', `no connection to ${hub.host}:${hub.port} within connect_timeout (${Math.round(timeoutMs / 1000)} s)`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      socket.setNoDelay(true);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(connectError(err, hub));
-    });
-  });
 }
 
 /**
@@ -135,9 +100,18 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   const sentReqs: string[] = [];
   const byId = new Map<string, OutboundItem>();
   let socket: Socket | undefined;
+  let reached: Reached | undefined;
   try {
-    log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
-    socket = await connectTcp(hub, config.poller.connectTimeout);
+    log.info(`calling ${formatAddress(hub.address)}${hub.reach.hosts.length ? ` at ${hub.reach.hosts.map((h) => hostPort(h.host, h.port ?? hub.port)).join(', ')}` : ` (lookup: ${hub.reach.lookup.join(', ')})`}`, undefined, 'protocol');
+    const dialed = await dial(hub, {
+      connectTimeout: config.poller.connectTimeout,
+      dnsServers: config.poller.dnsServers,
+      nodelistCache: nodelistCacheFile(config),
+      log: { debug: (m) => log.debug(m, undefined, 'protocol'), info: (m) => log.info(m, undefined, 'protocol'), warn: (m) => log.warn(m, undefined, 'protocol') },
+    });
+    socket = dialed.socket;
+    reached = dialed.reached;
+    log.info(`connected to ${reachedText(reached)}`, { host: reached.host, port: reached.port, address: reached.address, source: reached.source, tls: reached.tls }, 'protocol');
 
     const inbound = new Inbound({
       dirs: { secure: config.node.inbound, insecure: config.node.inboundInsecure, temp: config.node.tempInbound },
@@ -242,12 +216,12 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     const tidy = { root: layout.root, warn: (m: string) => log.warn(m, undefined, 'transfer') };
     for (const f of touchedFlows) await finishFlowFile(f, tidy).catch((err) => log.warn(`cannot tidy ${f}: ${errorText(err)}`));
 
-    if (s.ok) return result('ok', summaryLine(s), { session: s });
+    if (s.ok) return result('ok', summaryLine(s), { session: s, reached });
     const e = s.error!;
-    return result('failed', e.message, { kind: e.kind, remote: e.remote, session: s });
+    return result('failed', e.message, { kind: e.kind, remote: e.remote, session: s, reached });
   } catch (err) {
     socket?.destroy();
-    if (err instanceof SessionError) return result('failed', err.message, { kind: err.kind, remote: err.remote });
+    if (err instanceof SessionError) return result('failed', err.message, { kind: err.kind, remote: err.remote, reached });
     return result('failed', `local error: ${errorText(err)}`, { kind: 'io' });
   } finally {
     for (const f of bsyHeld) await keeper.release(f).catch(() => undefined);
@@ -276,10 +250,16 @@ export function summaryLine(s: SessionResult): string {
   return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatBytes(rate)}/s`;
 }
 
+/** `hub.example:24553 [192.0.2.1] (nodelist NODELIST.339 line 12, TLS)`. */
+export function reachedText(r: Reached): string {
+  const extras = [r.source, r.tls ? 'TLS' : '', r.proxy ? `via ${r.proxy}` : ''].filter(Boolean).join(', ');
+  return `${hostPort(r.host, r.port)}${r.address && r.address !== r.host ? ` [${r.address}]` : ''} (${extras})`;
+}
+
 /** The one line per session that `now` and `run` print and log (the logger adds the hub name). */
 export function resultText(r: CallResult): string {
   const who = formatAddress(r.hub.address);
-  if (r.status === 'ok') return `${who} ok: ${r.message}`;
+  if (r.status === 'ok') return `${who} ok${r.reached ? ` via ${reachedText(r.reached)}` : ''}: ${r.message}`;
   if (r.status === 'skipped') return `${who} ${r.message}`;
   return `${who} failed (${r.kind ?? 'error'}): ${r.message}`;
 }

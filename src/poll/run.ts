@@ -278,6 +278,10 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
           if (r.status !== 'skipped') {
             const prev = state.hubs[hub.key];
             const next = applyOutcome(prev, outcomeOf(r), hub, now(), random);
+            if (r.reached) {
+              const { host, port, address, source, tls } = r.reached;
+              next.reached = { host, port, source, tls, ...(address ? { address } : {}) };
+            }
             state.hubs[hub.key] = next;
             await save();
             await markBsoFiles(config, hub, prev?.heldUntil, next, r, hubLog);

@@ -50,6 +50,16 @@ export interface HubState {
   heldUntil?: number | undefined;
   totals: HubTotals;
   history: HistoryEntry[];
+  /** Issue 12: the host that answered the last call, and the source that named it. */
+  reached?: ReachedState | undefined;
+}
+
+export interface ReachedState {
+  host: string;
+  port: number;
+  address?: string | undefined;
+  source: string;
+  tls: boolean;
 }
 
 export interface State {
@@ -81,6 +91,11 @@ const FAILURE_KINDS: Record<FailureKind, true> = {
   protocol: true,
   io: true,
   aborted: true,
+  nodelist: true,
+  tls: true,
+  fingerprint: true,
+  proxy: true,
+  proxy_auth: true,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -103,6 +118,7 @@ export function serializeState(state: State): string {
       heldUntil: iso(h.heldUntil),
       totals: h.totals,
       history: h.history.map((e) => ({ ...e, startedAt: iso(e.startedAt) })),
+      ...(h.reached ? { reached: h.reached } : {}),
     };
   }
   return `${JSON.stringify({ version: state.version, hubs }, null, 2)}\n`;
@@ -216,7 +232,22 @@ function parseHub(v: unknown, where: string): HubState {
     heldUntil: time(r, 'heldUntil', where),
     totals,
     history,
+    reached: parseReached(r.reached, `${where}.reached`),
   };
+}
+
+function parseReached(v: unknown, where: string): ReachedState | undefined {
+  if (v === undefined || v === null) return undefined;
+  const r = record(v, where);
+  const host = text(r, 'host', where);
+  const source = text(r, 'source', where);
+  if (host === undefined) return fail(`${where}.host`, 'a string', r.host);
+  if (source === undefined) return fail(`${where}.source`, 'a string', r.source);
+  if (typeof r.tls !== 'boolean') return fail(`${where}.tls`, 'true or false', r.tls);
+  const out: ReachedState = { host, port: count(r, 'port', where), source, tls: r.tls };
+  const address = text(r, 'address', where);
+  if (address !== undefined) out.address = address;
+  return out;
 }
 
 /**
