@@ -668,7 +668,10 @@ export const REACH_DEFAULTS: ReachDefaults = {
   connectAttemptDelay: 250,
   ipFamily: 0,
   tls: 'no',
+  tlsCa: undefined,
   tlsInsecure: false,
+  proxy: undefined,
+  bindAddress: undefined,
 };
 
 const LOOKUP_SOURCES: readonly LookupSource[] = ['config', 'nodelist', 'dns'];

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, ExitCode, UsageError } from '../../../src/errors.js';
 import { parseIni } from '../../../src/config/ini.js';
 import {
+  REACH_DEFAULTS,
   buildConfig,
   editDistance,
   loadConfig,
@@ -60,6 +61,7 @@ describe('[node]', () => {
       inboundInsecure: '/var/spool/ftn/in/insecure',
       tempInbound: '/var/spool/ftn/in/tmp',
       networks: undefined,
+      nodelist: undefined,
     });
     assert.deepEqual(c.poller, {
       stateFile: '/var/lib/fnpoll/state.json',
@@ -91,6 +93,8 @@ describe('[node]', () => {
       onSuccess: undefined,
       onFailure: undefined,
       hookTimeout: 60_000,
+      reach: REACH_DEFAULTS,
+      dnsServers: undefined,
     });
     assert.deepEqual(c.performance, { bufferSize: 32767, bandwidthLimit: 0 });
     assert.deepEqual(c.hubs, []);
@@ -256,6 +260,8 @@ bandwidth_limit = 64K
       onSuccess: '/usr/bin/toss --quiet',
       onFailure: 'logger -t fnpoll failed ; really',
       hookTimeout: 300_000,
+      reach: REACH_DEFAULTS,
+      dnsServers: undefined,
     });
     assert.deepEqual(c.performance, { bufferSize: 4096, bandwidthLimit: 65_536 });
     assert.deepEqual(c.warnings, []);
@@ -398,6 +404,7 @@ on_success = /usr/bin/toss
         bandwidthLimit: 8192,
         onSuccess: '/usr/bin/toss',
         onFailure: '/bin/false',
+        reach: { ...REACH_DEFAULTS, hosts: [{ host: 'hub.example.org', port: 24555 }], nodelist: undefined, tlsFingerprint: undefined },
         line: 8,
       },
     ]);
@@ -458,7 +465,7 @@ on_success = /usr/bin/toss
 
   test('host and port errors', () => {
     const hub = (lines: string) => problems(`${NODE}[h]\nhub = 1:2/3\n${lines}\n`);
-    assert.deepEqual(hub(''), [`${FILE} [h] hub_hostname: missing (required, or binkp = host[:port])`]);
+    assert.deepEqual(hub('lookup = config'), [`${FILE} [h] hub_hostname: missing (required when lookup is config only, or binkp = host[:port])`]);
     assert.deepEqual(hub('hub_hostname = a.example\nhub_port = 0'), [`${FILE}:8 [h] hub_port: "0" is not a port (1..65535)`]);
     assert.deepEqual(hub('hub_hostname = a.example\nhub_port = 70000'), [`${FILE}:8 [h] hub_port: "70000" is not a port (1..65535)`]);
     assert.deepEqual(hub('binkp = a.example:99999'), [
@@ -470,9 +477,7 @@ on_success = /usr/bin/toss
     assert.deepEqual(hub('binkp = a.example:1\nhub_port = 2'), [
       `${FILE}:8 [h] hub_port: "2" conflicts with the port in binkp (line 7): set one of them`,
     ]);
-    assert.deepEqual(hub('hub_hostname = a.example:24554'), [
-      `${FILE}:7 [h] hub_hostname: "a.example:24554" is not a host name (put the port in hub_port, or write binkp = host:port)`,
-    ]);
+    assert.deepEqual(hub('hub_hostname = a.example;b example'), [`${FILE}:7 [h] hub_hostname: "a.example;b example" contains "b example", which is not host[:port]`]);
     assert.deepEqual(hub('hub_hostname = bad host'), [`${FILE}:7 [h] hub_hostname: "bad host" is not a host name or IP address`]);
     assert.deepEqual(hub('binkp = bad_host!:1'), [`${FILE}:7 [h] binkp: "bad_host!:1" is not host[:port]`]);
     assert.deepEqual(hub('binkp = [not-v6]:1'), [`${FILE}:7 [h] binkp: "[not-v6]:1" has "[not-v6]", which is not an IPv6 address`]);
