@@ -76,13 +76,16 @@ export type FailureKind =
   | 'proxy'
   | 'proxy_auth';
 
-/** A binkp session failed. `kind` classifies it for backoff; `remote` is the hub's M_ERR/M_BSY text. */
+/**
+ * A binkp session failed. `kind` classifies it for backoff; `remote` is the hub's M_ERR/M_BSY text.
+ * The code is `SESSION_<KIND>`: not an errno look-alike (`EBUSY`), and never IoError's `EIO`.
+ */
 export class SessionError extends FnpollError {
   override name = 'SessionError';
   readonly kind: FailureKind;
   readonly remote: string | undefined;
   constructor(kind: FailureKind, message: string, options?: { cause?: unknown; remote?: string }) {
-    super(`E${kind.toUpperCase()}`, message, options);
+    super(`SESSION_${kind.toUpperCase()}`, message, options);
     this.kind = kind;
     this.remote = options?.remote;
   }

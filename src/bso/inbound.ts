@@ -182,7 +182,7 @@ class SyncPartial implements PartialFile {
     return this.offset + this.written;
   }
 
-  write(chunk: Buffer): boolean {
+  write(chunk: Buffer): void {
     if (this.closed) throw new IoError(`${this.file}: write after close`);
     try {
       for (let done = 0; done < chunk.length; ) {
@@ -192,11 +192,6 @@ class SyncPartial implements PartialFile {
       throw new IoError(`${this.file}: write failed: ${errorText(err)}`, { cause: err });
     }
     this.written += chunk.length;
-    return true;
-  }
-
-  onDrain(cb: () => void): void {
-    queueMicrotask(cb);
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,8 @@ import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
+import { runSession } from '../binkp/connect.js';
+import { openFileSource } from '../bso/source.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
@@ -168,6 +170,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
         await confirmSent(item);
         if (item.flow) touchedFlows.add(item.flow.flowPath);
       },
+      openSource: (file) => openFileSource(file.path),
       offer: (file, secure) => inbound.offer(file, secure),
       openPartial: (file, offset) => inbound.open(file, offset),
       complete: (file, partial, secure) => inbound.complete(file, partial, secure),
@@ -191,13 +194,12 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       bufferSize: config.performance.bufferSize,
       idleTimeout: config.poller.idleTimeout,
       sessionTimeout: config.poller.sessionTimeout,
-      throttle: buckets.length ? new Throttle(buckets) : undefined,
       env,
       now,
       log: (level, category, message, fields) => log.log(level, category, message, fields),
     });
     opts.onSession?.(session);
-    const s = await session.run(socket);
+    const s = await runSession(session, socket, { throttle: buckets.length ? new Throttle(buckets) : undefined });
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
     // or the request would be lost.

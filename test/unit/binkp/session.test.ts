@@ -8,6 +8,9 @@ import { connect, type Socket } from 'node:net';
 import { createHmac } from 'node:crypto';
 import { mkdir, writeFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runSession } from '../../../src/binkp/connect.js';
+import { openFileSource } from '../../../src/bso/source.js';
+import { ManualClock, until } from '../../helpers/clock.js';
 import {
   CallerSession,
   type IncomingFile,
@@ -59,6 +62,10 @@ class MemEnv implements SessionEnv {
 
   constructor(readonly files: OutgoingFile[] = []) {}
 
+  openSource(file: OutgoingFile): ReturnType<SessionEnv['openSource']> {
+    return openFileSource(file.path);
+  }
+
   async claimAkas(akas: FtnAddress[]): Promise<FtnAddress[]> {
     this.claims.push(akas);
     return akas;
@@ -95,14 +102,10 @@ class MemEnv implements SessionEnv {
       get received() {
         return received;
       },
-      write(chunk: Buffer): boolean {
+      write(chunk: Buffer): void {
         chunks.push(Buffer.from(chunk));
         received += chunk.length;
         env.onWrite?.(file, received);
-        return true;
-      },
-      onDrain(cb: () => void): void {
-        cb();
       },
       async close(): Promise<void> {
         env.partials.set(key, Buffer.concat(chunks));
@@ -182,9 +185,16 @@ interface Call {
 /** One session from a fresh socket to `hub`; resolves when both sides are done. */
 async function call(
   hub: ScriptedHub,
-  opts: Partial<Omit<SessionOptions, 'env'>> & { env?: MemEnv; setup?: (s: CallerSession, env: MemEnv) => void } = {},
+  opts: Partial<Omit<SessionOptions, 'env'>> & {
+    env?: MemEnv;
+    setup?: (s: CallerSession, env: MemEnv) => void;
+    /** Session timers and clock; real ones without it. */
+    clock?: ManualClock;
+    /** Runs alongside the session (e.g. moves the clock). */
+    during?: (s: CallerSession, hubLog: () => HubSessionLog | undefined) => Promise<void>;
+  } = {},
 ): Promise<Call> {
-  const { env = new MemEnv(), setup, ...rest } = opts;
+  const { env = new MemEnv(), setup, clock, during, ...rest } = opts;
   const logs: LogLine[] = [];
   const session = new CallerSession({
     hubAddress: parseAddress(HUB_ADDRESS),
@@ -200,13 +210,16 @@ async function call(
     idleTimeout: 5_000,
     timeText: () => 'Tue, 14 Nov 2023 22:13:20 +0000',
     log: (level, _category, message) => logs.push({ level, message }),
+    now: clock?.now ?? Date.now,
     ...rest,
     env,
   });
   setup?.(session, env);
   const n = hub.sessions.length + 1;
   const socket = await openSocket(hub.port);
-  const result = await session.run(socket);
+  const running = runSession(session, socket, clock ? { timers: clock } : {});
+  if (during) await during(session, () => hub.sessions[n - 1]);
+  const result = await running;
   await hub.waitSessions(n);
   return { result, log: hub.sessions[n - 1]!, logs, env };
 }
@@ -592,7 +605,19 @@ describe('CallerSession resend, skip and resume', () => {
 describe('CallerSession timeouts', () => {
   test('idle_timeout: a hub that stops answering after its greeting', T, async () => {
     const hub = await startHub({ stallAfter: 'greeting', adrDelayMs: 60_000 });
-    const c = await call(hub, { idleTimeout: 200 });
+    const clock = new ManualClock();
+    let before: boolean | undefined;
+    const c = await call(hub, {
+      idleTimeout: 200,
+      clock,
+      during: async (_s, hubLog) => {
+        await until(() => findFrame(hubLog() ?? { frames: [] } as never, 'in', 'M_ADR') >= 0, 'our greeting at the hub');
+        await clock.advance(199);
+        before = hubLog()?.result === undefined;
+        await clock.advance(1);
+      },
+    });
+    assert.equal(before, true, 'the session ended before idle_timeout');
     const message = assertFailed(c, 'timeout');
     assert.match(message, /idle_timeout/);
     assert.match(message, /greeting/);
@@ -600,7 +625,16 @@ describe('CallerSession timeouts', () => {
 
   test('session_timeout: a hub that never answers M_PWD', T, async () => {
     const hub = await startHub({ stallAfter: 'pwd' });
-    const c = await call(hub, { idleTimeout: 30_000, sessionTimeout: 250 });
+    const clock = new ManualClock();
+    const c = await call(hub, {
+      idleTimeout: 30_000,
+      sessionTimeout: 250,
+      clock,
+      during: async (_s, hubLog) => {
+        await until(() => findFrame(hubLog() ?? { frames: [] } as never, 'in', 'M_PWD') >= 0, 'our M_PWD at the hub');
+        await clock.advance(250);
+      },
+    });
     assert.match(assertFailed(c, 'timeout'), /session_timeout/);
     assert.equal(c.log.result, 'failed');
   });

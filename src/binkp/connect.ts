@@ -1,0 +1,218 @@
+/**
+ * The one place that owns a connection. `runSession()` wires a CallerSession to any connected
+ * Duplex (TCP here; TLS or a proxy tunnel plug in the same way): it decodes the hub's bytes into
+ * frames, writes the session's frames with coalescing and backpressure, runs the session's timers,
+ * applies the bandwidth limit both ways, and closes so that our last frame (an M_ERR) arrives.
+ * The connection itself comes from src/net/dial.ts (lookup, happy eyeballs, TLS, proxies).
+ */
+import type { Duplex } from 'node:stream';
+import { FrameDecoder } from './frame.js';
+import type { CallerSession, Established, SessionLink, SessionResult, SessionTimer } from './session.js';
+import type { Throttle } from './throttle.js';
+import { errorText } from '../errors.js';
+
+/** A timer source: `set` returns a cancel function. Tests pass a fake clock's. */
+export interface Timers {
+  set(ms: number, fn: () => void): () => void;
+}
+
+export const realTimers: Timers = {
+  set(ms, fn) {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
+
+export interface RunOptions {
+  /** bandwidth_limit buckets (global, then per hub): both directions draw from them. */
+  throttle?: Throttle | undefined;
+  timers?: Timers;
+}
+
+/** Why input is paused; reading resumes when no reason is left. */
+const PAUSED_BY_SESSION = 1;
+const PAUSED_BY_THROTTLE = 2;
+
+/** The SessionLink over a Duplex. */
+class StreamLink implements SessionLink {
+  private readonly decoder: FrameDecoder;
+  private readonly timers: Timers;
+  private readonly throttle: Throttle | undefined;
+  private readonly cancels = new Map<SessionTimer | 'linger', () => void>();
+  private paused = 0;
+  private corked = false;
+  /** The session is over: no more decoding, our last frames drain out, then the connection goes. */
+  private closing = false;
+  /** Writes waiting for bandwidth tokens, in order. */
+  private readonly held: { bytes: Buffer; release: (() => void) | undefined }[] = [];
+  private releasing = false;
+  private endWhenReleased = false;
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly session: CallerSession,
+    opts: RunOptions,
+  ) {
+    this.timers = opts.timers ?? realTimers;
+    this.throttle = opts.throttle?.active ? opts.throttle : undefined;
+    this.decoder = new FrameDecoder({
+      command: (id, arg) => session.command(id, arg),
+      data: (piece) => session.data(piece),
+    });
+    this.closed = new Promise<void>((resolve) => {
+      stream.on('close', () => {
+        this.cancel('linger');
+        resolve();
+        session.remoteClosed();
+      });
+    });
+    stream.on('data', (chunk: Buffer) => this.received(chunk));
+    stream.on('end', () => session.remoteClosed());
+    // An error (e.g. a reset right after the hub's M_ERR) is judged like a close: frames that
+    // already arrived are handled first, so the hub's own words are not lost.
+    stream.on('error', (err) => session.remoteClosed(`connection error: ${errorText(err)}`));
+    stream.on('drain', () => {
+      if (!this.releasing) session.drained();
+    });
+  }
+
+  private received(chunk: Buffer): void {
+    // While closing, input is read and dropped: unread input would make our close a reset, and a
+    // reset can cost the hub the M_ERR we just sent.
+    if (this.closing) return;
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      this.session.badFrame(errorText(err));
+      return;
+    }
+    // bandwidth_limit on receiving: stop reading until the tokens for this chunk are there; TCP
+    // backpressure then slows the hub.
+    if (this.throttle && !this.closing) {
+      this.pause(PAUSED_BY_THROTTLE);
+      void this.throttle.take(chunk.length).then(() => this.resume(PAUSED_BY_THROTTLE));
+    }
+  }
+
+  private pause(why: number): void {
+    if (this.paused === 0) this.stream.pause();
+    this.paused |= why;
+  }
+
+  private resume(why: number): void {
+    if (this.paused === 0) return;
+    this.paused &= ~why;
+    if (this.paused === 0) this.stream.resume();
+  }
+
+  write(bytes: Buffer, release?: () => void): boolean {
+    if (this.throttle) {
+      this.held.push({ bytes, release });
+      void this.releaseHeld();
+      return false;
+    }
+    // Frames written in one turn (a batch of M_GOTs, a file's M_FILE and first data) leave in one
+    // writev when the turn ends.
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.stream.uncork();
+      });
+    }
+    return this.stream.write(bytes, release);
+  }
+
+  /** bandwidth_limit on sending: each write waits for its tokens, in order. */
+  private async releaseHeld(): Promise<void> {
+    if (this.releasing) return;
+    this.releasing = true;
+    while (this.held.length > 0 && !this.stream.destroyed) {
+      const w = this.held[0]!;
+      if (!this.closing) await this.throttle!.take(w.bytes.length);
+      this.held.shift();
+      if (!this.stream.write(w.bytes, w.release)) await this.drainOrClose();
+    }
+    this.releasing = false;
+    if (this.endWhenReleased) this.stream.end();
+    else if (!this.closing) this.session.drained();
+  }
+
+  private drainOrClose(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.stream.off('drain', done);
+        this.stream.off('close', done);
+        resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('close', done);
+    });
+  }
+
+  pauseInput(): void {
+    this.pause(PAUSED_BY_SESSION);
+  }
+
+  resumeInput(): void {
+    this.resume(PAUSED_BY_SESSION);
+  }
+
+  setTimer(timer: SessionTimer, ms: number): void {
+    this.cancel(timer);
+    this.cancels.set(
+      timer,
+      this.timers.set(ms, () => {
+        this.cancels.delete(timer);
+        this.session.timerExpired(timer);
+      }),
+    );
+  }
+
+  clearTimer(timer: SessionTimer): void {
+    this.cancel(timer);
+  }
+
+  private cancel(timer: SessionTimer | 'linger'): void {
+    this.cancels.get(timer)?.();
+    this.cancels.delete(timer);
+  }
+
+  /**
+   * binkd's CRYPT (FTN-NOTES §9) would start here: every byte after the M_OK frame is enciphered
+   * both ways. The session calls this while handling M_OK, before the decoder goes on to the next
+   * frame, so an input transform can take over at exactly that boundary.
+   */
+  established(_info: Established): void {}
+
+  close(_ok: boolean, lingerMs: number): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.cancel('idle');
+    this.cancel('session');
+    this.paused = 0;
+    this.stream.resume();
+    if (this.stream.destroyed) return;
+    // Half-close after what is written (held writes go without waiting for tokens now), read
+    // until the hub closes too, and drop the connection if that takes longer than `lingerMs`.
+    if (this.releasing) this.endWhenReleased = true;
+    else this.stream.end();
+    this.cancels.set(
+      'linger',
+      this.timers.set(lingerMs, () => this.stream.destroy()),
+    );
+  }
+}
+
+/**
+ * Run `session` over a connected `stream` until the session is over and the connection closed.
+ * Never rejects for protocol reasons.
+ */
+export async function runSession(session: CallerSession, stream: Duplex, opts: RunOptions = {}): Promise<SessionResult> {
+  const link = new StreamLink(stream, session, opts);
+  session.start(link);
+  const [result] = await Promise.all([session.result, link.closed]);
+  return result;
+}
