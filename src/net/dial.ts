@@ -115,7 +115,8 @@ async function connectHost(hub: HubConfig, host: string, port: number, dns: () =
     return { socket: value, address: address.address };
   } catch (err) {
     if (err instanceof RaceError) {
-      const errs = err.errors.map((e) => connectError(e.error, hostPort(e.address.address, port), opts.connectTimeout));
+      const one = err.errors.length === 1;
+      const errs = err.errors.map((e) => connectError(e.error, one ? where : hostPort(e.address.address, port), opts.connectTimeout));
       if (errs.length === 1) throw errs[0]!;
       const kind = errs.every((e) => e.kind === 'refused') ? 'refused' : errs.find((e) => e.kind !== 'refused')!.kind;
       throw new SessionError(kind, `cannot connect to ${where}: ${errs.map((e) => e.message).join('; ')}`);

@@ -679,3 +679,61 @@ describe('resolveHubs', () => {
     assert.throws(() => resolveHubs(build(NODE), ['x']), { message: 'unknown hub "x" (known hubs: none)' });
   });
 });
+
+describe('reaching hubs (issue 12)', () => {
+  test('[poller] defaults, per-hub overrides, several hosts, TLS port', () => {
+    const c = build(`${NODE}nodelist = lists/NODELIST.*
+[poller]
+lookup = nodelist, dns
+dns_root = .example.org.
+dns_server = 127.0.0.1:5353, [::1]:53
+connect_attempt_delay = 100ms
+proxy = socks5://u:p%40ss@127.0.0.1:1080
+tls_ca = ca.pem
+[a]
+hub = 2:5020/1
+hub_hostname = h1.example;h2.example:24555;[2001:db8::1]
+tls = required
+tls_fingerprint = AB:${'cd:'.repeat(30)}EF
+ip_family = 6
+bind_address = ::1
+proxy = http://proxy.example:3128
+[b]
+hub = 2:5020/2
+nodelist = /lists/other.txt
+tls = yes
+`);
+    const [a, b] = c.hubs;
+    assert.deepEqual(c.poller.dnsServers, ['127.0.0.1:5353', '[::1]:53']);
+    assert.equal(c.poller.reach.dnsRoot, 'example.org');
+    assert.equal(c.node.nodelist, '/etc/fnpoll/lists/NODELIST.*');
+    assert.deepEqual(a!.reach.hosts, [{ host: 'h1.example', port: undefined }, { host: 'h2.example', port: 24555 }, { host: '2001:db8::1', port: undefined }]);
+    assert.equal(a!.port, 24553, 'the first host, on the binkps port');
+    assert.equal(a!.reach.tlsFingerprint, `ab${'cd'.repeat(30)}ef`);
+    assert.equal(a!.reach.tlsCa, '/etc/fnpoll/ca.pem');
+    assert.deepEqual(a!.reach.proxy, { kind: 'http', host: 'proxy.example', port: 3128, user: undefined, password: undefined, label: 'http://proxy.example:3128' });
+    assert.equal(a!.reach.ipFamily, 6);
+    assert.equal(a!.reach.connectAttemptDelay, 100);
+    assert.deepEqual(b!.reach.hosts, []);
+    assert.equal(b!.host, '*');
+    assert.deepEqual(b!.reach.lookup, ['nodelist', 'dns']);
+    assert.equal(b!.reach.nodelist, '/lists/other.txt');
+    assert.deepEqual(b!.reach.proxy, { kind: 'socks5', host: '127.0.0.1', port: 1080, user: 'u', password: 'p@ss', label: 'socks5://127.0.0.1:1080' });
+    assert.deepEqual(c.warnings, []);
+  });
+
+  test('bad values name the key and the value', () => {
+    const hub = (lines: string) => problems(`${NODE}[h]\nhub = 1:2/3\nhub_hostname = h.example\n${lines}\n`);
+    assert.deepEqual(hub('lookup = config, ldap'), [`${FILE}:8 [h] lookup: "config, ldap" is not a list of lookup sources (config, nodelist, dns; each at most once)`]);
+    assert.deepEqual(hub('tls = maybe'), [`${FILE}:8 [h] tls: "maybe" is not a TLS mode (no, yes, required)`]);
+    assert.deepEqual(hub('tls_fingerprint = abc'), [`${FILE}:8 [h] tls_fingerprint: "abc" is not a SHA-256 fingerprint (64 hex digits, colons allowed)`]);
+    assert.deepEqual(hub('ip_family = 5'), [`${FILE}:8 [h] ip_family: "5" is not an IP family (4, 6, any)`]);
+    assert.deepEqual(hub('connect_attempt_delay = 5s'), [`${FILE}:8 [h] connect_attempt_delay: "5s" is out of range (10..2000)`]);
+    assert.deepEqual(hub('proxy = ftp://x:1'), [
+      `${FILE}:8 [h] proxy: "ftp://x:1" is not a proxy URL (socks5://[user:pass@]host:port or http://[user:pass@]host:port)`,
+    ]);
+    assert.deepEqual(hub('bind_address = 10.0.0.1\nip_family = 6'), [`${FILE}:8 [h] bind_address: "10.0.0.1" contradicts ip_family = 6`]);
+    assert.deepEqual(hub('tls = no\ntls_fingerprint = ' + 'a'.repeat(64)), [`${FILE}:9 [h] tls_fingerprint: "${'a'.repeat(64)}" is set, but tls = no`]);
+    assert.deepEqual(problems(`${NODE}[poller]\ndns_server = resolver.example\n`), [`${FILE}:6 [poller] dns_server: "resolver.example" contains "resolver.example", which is not ip[:port]`]);
+  });
+});
