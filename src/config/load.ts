@@ -623,6 +623,7 @@ function readHostPort(report: Report, r: Reader, reach: HubReach): { host: strin
   const portText = portSlot?.entry.value;
   const hubPort = portText === undefined ? undefined : parsePort(portText);
   if (portSlot && hubPort === undefined) report.bad(portSlot, 'is not a port (1..65535)');
+  reach.port = hubPort;
 
   if (binkp && hostSlot) {
     report.bad(binkp, `conflicts with hub_hostname (line ${hostSlot.entry.line}): set one of them`);

@@ -154,6 +154,8 @@ export interface ReachDefaults {
 export interface HubReach extends ReachDefaults {
   /** From hub_hostname / binkp, in order; empty when absent or `*` (then `lookup` decides). */
   hosts: HostSpec[];
+  /** `hub_port`: the port of every host that names none (config or looked up); else the default. */
+  port?: number | undefined;
   /** Nodelist file or glob (absolute), from the hub or [node]. */
   nodelist?: string | undefined;
   /** SHA-256 of the hub's certificate, lower-case hex without colons. */

@@ -146,14 +146,15 @@ export async function dial(hub: HubConfig, opts: DialOptions): Promise<{ socket:
   if (found.candidates.length === 0) throw new SessionError('dns', `no host for the hub: set hub_hostname`);
   const failures: SessionError[] = [];
   for (const c of found.candidates) {
+    const port = c.port ?? reach.port;
     const tries: { tls: boolean; port: number }[] =
       reach.tls === 'no'
-        ? [{ tls: false, port: c.port ?? DEFAULT_BINKP_PORT }]
+        ? [{ tls: false, port: port ?? DEFAULT_BINKP_PORT }]
         : reach.tls === 'required'
-          ? [{ tls: true, port: c.port ?? DEFAULT_BINKPS_PORT }]
+          ? [{ tls: true, port: port ?? DEFAULT_BINKPS_PORT }]
           : [
-              { tls: true, port: c.port ?? DEFAULT_BINKPS_PORT },
-              { tls: false, port: c.port ?? DEFAULT_BINKP_PORT },
+              { tls: true, port: port ?? DEFAULT_BINKPS_PORT },
+              { tls: false, port: port ?? DEFAULT_BINKP_PORT },
             ];
     for (const t of tries) {
       try {

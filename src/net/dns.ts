@@ -6,6 +6,7 @@
  * SRV goes to the system's servers (/etc/resolv.conf) and host addresses come from getaddrinfo,
  * so /etc/hosts and nsswitch apply to host names as they do for every other program.
  */
+import { promises as dnsPromises } from 'node:dns';
 import type { FtnAddress } from '../ftn/address.js';
 import type { IpFamily } from '../config/types.js';
 import { isIPv4Text, isIPv6Text } from '../config/load.js';
@@ -81,8 +82,7 @@ export function literal(host: string): IpAddress | undefined {
 
 /** The resolver fnpoll uses: `servers` from `dns_server`, or the system's. */
 export async function systemDns(servers?: string[]): Promise<DnsApi> {
-  const dns = await import('node:dns');
-  const resolver = new dns.promises.Resolver({ timeout: 5000, tries: 2 });
+  const resolver = new dnsPromises.Resolver({ timeout: 5000, tries: 2 });
   // `dns_server` items (`ip`, `ip:port`, `[v6]:port`) are in the form setServers() takes.
   if (servers?.length) resolver.setServers(servers);
   const byResolver = async (host: string, family: IpFamily): Promise<IpAddress[]> => {
@@ -101,7 +101,7 @@ export async function systemDns(servers?: string[]): Promise<DnsApi> {
     return all;
   };
   const byLookup = async (host: string, family: IpFamily): Promise<IpAddress[]> => {
-    const list = await dns.promises.lookup(host, { all: true, family, verbatim: true });
+    const list = await dnsPromises.lookup(host, { all: true, family, verbatim: true });
     return list.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
   };
   return {

@@ -104,5 +104,5 @@ export function resolutionText(hub: HubConfig, r: Resolution): string {
   if (r.candidates.length === 0) return `dns ${hub.reach.dnsRoot} (asked when called)`;
   const defaultPort = hub.reach.tls === 'no' ? DEFAULT_BINKP_PORT : DEFAULT_BINKPS_PORT;
   const sources = [...new Set(r.candidates.map((c) => c.source))];
-  return `${r.candidates.map((c) => hostPort(c.host, c.port ?? defaultPort)).join(', ')} (${sources.join('; ')})`;
+  return `${r.candidates.map((c) => hostPort(c.host, c.port ?? hub.reach.port ?? defaultPort)).join(', ')} (${sources.join('; ')})`;
 }

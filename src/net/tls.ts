@@ -6,7 +6,7 @@
  * runs inside (the session does not know it is wrapped).
  */
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { SessionError, errorText } from '../errors.js';
 
@@ -47,16 +47,17 @@ export class NoTlsError extends SessionError {
  * (verification failed, or no TLS there: code ENOTLS) or `fingerprint` (the pin does not match).
  */
 export async function startTls(socket: Socket, opts: TlsOptions, timeoutMs: number): Promise<TLSSocket> {
-  const tls = await import('node:tls');
   const ca = opts.ca ? await readFile(opts.ca).catch((err) => {
     throw new SessionError('tls', `cannot read tls_ca ${opts.ca}: ${errorText(err)}`, { cause: err });
   }) : undefined;
   const pinned = opts.fingerprint !== undefined;
   const isName = !/^[\d.]+$|:/.test(opts.host);
   return new Promise<TLSSocket>((resolve, reject) => {
-    const t = tls.connect({
+    const t = tlsConnect({
       socket,
       minVersion: 'TLSv1.2',
+      // `host` is what the certificate is checked against (an IP against its IP SANs); SNI only for names.
+      host: opts.host.replace(/\.$/, ''),
       ...(isName ? { servername: opts.host.replace(/\.$/, '') } : {}),
       ...(ca ? { ca } : {}),
       // A pin replaces the CA check (self-signed certificates); it is checked below instead.

@@ -404,7 +404,7 @@ on_success = /usr/bin/toss
         bandwidthLimit: 8192,
         onSuccess: '/usr/bin/toss',
         onFailure: '/bin/false',
-        reach: { ...REACH_DEFAULTS, hosts: [{ host: 'hub.example.org', port: 24555 }], nodelist: undefined, tlsFingerprint: undefined },
+        reach: { ...REACH_DEFAULTS, hosts: [{ host: 'hub.example.org', port: 24555 }], port: 24555, nodelist: undefined, tlsFingerprint: undefined },
         line: 8,
       },
     ]);
