@@ -68,6 +68,9 @@ class StreamLink implements SessionLink {
       });
     });
     stream.on('data', (chunk: Buffer) => this.received(chunk));
+    // A proxy tunnel hands its socket over paused, holding the bytes that followed its handshake
+    // (src/net/proxy.ts); an explicitly paused stream does not start flowing by itself.
+    stream.resume();
     stream.on('end', () => session.remoteClosed());
     // An error (e.g. a reset right after the hub's M_ERR) is judged like a close: frames that
     // already arrived are handled first, so the hub's own words are not lost.

@@ -57,7 +57,7 @@ async function viaSocks5(proxy: ProxySpec, target: ProxyTarget): Promise<Socket>
     if (/authentication/i.test(text)) throw authFailed(proxy, text);
     if (/ConnectionRefused/.test(text)) throw new SessionError('refused', `connection to ${where} refused (reported by proxy ${proxy.label})`, { cause: err });
     if (/timed out/i.test(text)) throw new SessionError('timeout', `no connection to ${where} through proxy ${proxy.label} within connect_timeout`, { cause: err });
-    if (code === 'ECONNREFUSED') throw proxyFailed(proxy, 'refused the connection: is the proxy running, and is proxy right?', err);
+    if (code === 'ECONNREFUSED' || /\bECONNREFUSED\b/.test(text)) throw proxyFailed(proxy, 'refused the connection: is the proxy running, and is proxy right?', err);
     if (/NotAllowed|rejected/i.test(text)) throw proxyFailed(proxy, `refused to connect to ${where} (${text}): check the proxy's rules`, err);
     throw proxyFailed(proxy, `failed to connect to ${where}: ${text}`, err);
   }

@@ -31,9 +31,6 @@ function colons(hex: string): string {
   return hex.replace(/(..)(?!$)/g, '$1:');
 }
 
-/** OpenSSL verification codes (node:tls `err.code`): the certificate is the problem, not the link. */
-const VERIFY_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH/;
-
 /** The peer did not complete a TLS handshake at all (a plain binkp hub): `tls = yes` may fall back. */
 export class NoTlsError extends SessionError {
   override name = 'NoTlsError';
@@ -60,8 +57,9 @@ export async function startTls(socket: Socket, opts: TlsOptions, timeoutMs: numb
       host: opts.host.replace(/\.$/, ''),
       ...(isName ? { servername: opts.host.replace(/\.$/, '') } : {}),
       ...(ca ? { ca } : {}),
-      // A pin replaces the CA check (self-signed certificates); it is checked below instead.
-      rejectUnauthorized: !pinned && !opts.insecure,
+      // Judged below, once the certificate is in hand (so a failure can name its fingerprint);
+      // nothing is sent on the connection before that.
+      rejectUnauthorized: false,
     });
     const timer = setTimeout(() => fail(new SessionError('timeout', `TLS handshake with ${opts.where} timed out`)), timeoutMs);
     const fail = (err: SessionError): void => {
@@ -74,22 +72,22 @@ export async function startTls(socket: Socket, opts: TlsOptions, timeoutMs: numb
       clearTimeout(timer);
       const cert = t.getPeerCertificate();
       const actual = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : '';
-      if (pinned && actual !== opts.fingerprint) {
-        fail(new SessionError('fingerprint', `${opts.where} presented a certificate with SHA-256 ${colons(actual) || '(none)'}, not the pinned tls_fingerprint ${colons(opts.fingerprint!)}: if the hub renewed its certificate, check with its sysop and update tls_fingerprint`));
+      if (pinned) {
+        if (actual !== opts.fingerprint) {
+          fail(new SessionError('fingerprint', `${opts.where} presented a certificate with SHA-256 ${colons(actual) || '(none)'}, not the pinned tls_fingerprint ${colons(opts.fingerprint!)}: if the hub renewed its certificate, check with its sysop and update tls_fingerprint`));
+          return;
+        }
+      } else if (!t.authorized && !opts.insecure) {
+        const why = String(t.authorizationError ?? 'not trusted');
+        const fp = actual ? ` (its SHA-256 is ${colons(actual)})` : '';
+        fail(new SessionError('tls', `TLS certificate of ${opts.where} failed verification: ${why}${fp}; set tls_ca to the CA that signed it, or pin it with tls_fingerprint`));
         return;
       }
       t.removeAllListeners('error');
       resolve(t);
     });
     t.once('error', (err: NodeJS.ErrnoException) => {
-      const code = err.code ?? '';
-      if (VERIFY_CODES.test(code)) {
-        const cert = t.getPeerCertificate?.();
-        const fp = cert?.fingerprint256 ? ` (its SHA-256 is ${colons(normalizeFingerprint(cert.fingerprint256))})` : '';
-        fail(new SessionError('tls', `TLS certificate of ${opts.where} failed verification: ${err.message}${fp}; set tls_ca to the CA that signed it, or pin it with tls_fingerprint`, { cause: err }));
-      } else {
-        fail(new NoTlsError(`${opts.where} did not complete a TLS handshake (${errorText(err)}): is it a binkps port? (tls = yes falls back to plain binkp; required never does)`, { cause: err }));
-      }
+      fail(new NoTlsError(`${opts.where} did not complete a TLS handshake (${errorText(err)}): is it a binkps port? (tls = yes falls back to plain binkp; required never does)`, { cause: err }));
     });
   });
 }

@@ -181,18 +181,21 @@ export async function httpConnectProxy(auth?: string): Promise<{ port: number; r
 // ---------------------------------------------------------------------------------------------
 // Debian's daemons
 
-/** dnsmasq answering only what `records` gives (`--srv-host=…`, `--host-record=…`), on 127.0.0.1. */
-export async function startDnsmasq(records: string[]): Promise<Daemon> {
+/**
+ * dnsmasq on 127.0.0.1, authoritative for `domain` (other names there are NXDOMAIN) and answering
+ * only what `records` gives (`--srv-host=…`, `--host-record=…`).
+ */
+export async function startDnsmasq(domain: string, records: string[]): Promise<Daemon> {
   const port = await freePort();
   const args = [
     '--keep-in-foreground', '--log-facility=-', `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces',
-    '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--pid-file=', '--log-queries', ...records,
+    '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--pid-file=', '--log-queries', `--local=/${domain}/`, ...records,
   ];
   const resolver = new dnsPromises.Resolver({ timeout: 200, tries: 1 });
   resolver.setServers([`127.0.0.1:${port}`]);
   return startDaemon('dnsmasq', args, port, async () => {
     try {
-      await resolver.resolve4('ready.invalid');
+      await resolver.resolve4(`ready.${domain}`);
       return true;
     } catch (err) {
       // An answer, even "no such name", means it is up.
