@@ -35,7 +35,18 @@ function have(cmd) {
 }
 
 function ensurePeers() {
-  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus' };
+  // Reaching hubs (issue 12): DNS, binkps in front of binkd, SOCKS5, certificates, a netns.
+  const wanted = {
+    binkd: 'binkd',
+    crashmail: 'crashmail',
+    promtool: 'prometheus',
+    dnsmasq: 'dnsmasq-base',
+    stunnel4: 'stunnel4',
+    danted: 'dante-server',
+    openssl: 'openssl',
+    ip: 'iproute2',
+    useradd: 'passwd',
+  };
   const missing = Object.entries(wanted).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
   if (missing.length === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

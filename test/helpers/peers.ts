@@ -259,3 +259,42 @@ export async function makeSystemUser(name: string, password: string): Promise<()
     await run('userdel', [name]).catch(() => undefined);
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// A network namespace with a black-holed IPv6 route
+
+/**
+ * A fresh network namespace: loopback up, and 2001:db8::/32 routed into a veth pair whose far
+ * end drops everything (a permanent neighbour entry with a MAC nobody has), so a connect() to
+ * 2001:db8::1 gets no answer at all, as on a broken IPv6 path. Nothing leaves the namespace.
+ */
+export async function blackholeNetns(name: string): Promise<{ name: string; exec: (cmd: string[]) => string[]; remove: () => Promise<void> }> {
+  await run('ip', ['netns', 'add', name]);
+  const script = [
+    'ip link set lo up',
+    'ip link add v0 type veth peer name v1',
+    'ip link set v0 up',
+    'ip link set v1 up',
+    'ip -6 addr add 2001:db8:ffff::1/64 dev v0 nodad',
+    'ip -6 route add 2001:db8::/32 dev v0',
+    'ip -6 neigh add 2001:db8::1 lladdr 02:00:00:00:00:01 dev v0 nud permanent',
+  ].join(' && ');
+  try {
+    await run('ip', ['netns', 'exec', name, 'sh', '-c', script]);
+  } catch (err) {
+    await run('ip', ['netns', 'del', name]).catch(() => undefined);
+    throw err;
+  }
+  return {
+    name,
+    exec: (cmd) => ['ip', 'netns', 'exec', name, ...cmd],
+    remove: async () => {
+      await run('ip', ['netns', 'del', name]).catch(() => undefined);
+    },
+  };
+}
+
+/** A daemon started with `argv` (e.g. through `ip netns exec`), ready when its output matches. */
+export function startCommand(argv: string[], ready: RegExp): Promise<Daemon> {
+  return startDaemon(argv[0]!, argv.slice(1), 0, async (out) => ready.test(out));
+}
