@@ -6,8 +6,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { leftoverBinkdProcesses, type BinkdHub } from '../helpers/binkd.js';
 import type { HubSection, TestNode } from '../helpers/node.js';
@@ -110,7 +109,8 @@ describe('where the host comes from', () => {
     assert.match(out, new RegExp(`ok via 127\\.0\\.0\\.1:${hub.port} \\(nodelist NODELIST\\.339 line 4\\)`));
     assert.deepEqual((await hubState(n, 'hub')).reached, { host: '127.0.0.1', port: hub.port, address: '127.0.0.1', source: 'nodelist NODELIST.339 line 4', tls: false });
     assert.match(await hub.log(), /done \(from 2:5020\/99@fidonet, OK\b/);
-    assert.ok(existsSync(`${n.stateFile}.nodelist-index`), 'the nodelist index is kept beside the state');
+    const kept = (await readdir(n.dir)).filter((f) => f.startsWith('state.json.nodelist-index-'));
+    assert.equal(kept.length, 1, 'the nodelist index is kept beside the state');
 
     const down = await pollFails(n, 'gone', 'nodelist');
     assert.match(down, /2:5020\/2@fidonet is listed as Down in NODELIST\.339 line 5 \(not operational\): not called/);

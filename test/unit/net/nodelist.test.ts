@@ -1,6 +1,6 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAddress } from '../../../src/ftn/address.js';
 import { hostsOf, indexText, judge, lookupNodelist, parseLine, pickNodelist } from '../../../src/net/nodelist.js';
@@ -127,14 +127,17 @@ describe('files: glob, index cache', () => {
     const r = await lookupNodelist(list, a('2:5020/1@fidonet'), { cacheFile: cache });
     assert.ok(r.ok);
     assert.equal(r.entry.line, 6);
-    const saved = JSON.parse(await readFile(cache, 'utf8'));
+    const [name] = (await readdir(dir)).filter((n) => n.startsWith('state.json.nodelist-index-'));
+    assert.ok(name, 'the index is written beside the state');
+    const indexFile = join(dir, name);
+    const saved = await readFile(indexFile, 'latin1');
     const st = await stat(list);
-    assert.deepEqual(saved.lists[list].size, st.size);
-    assert.deepEqual(saved.lists[list].nodes['2:5020/1'], [r.entry && NODELIST.indexOf(',1,Hub_One'), 6]);
+    assert.ok(saved.startsWith(`fnpoll nodelist index 1\t${st.size}\t${st.mtimeMs}\t${list}\n`), saved.slice(0, 200));
+    assert.match(saved, new RegExp(`\\n2:5020/1 ${NODELIST.indexOf(',1,Hub_One')} 6\\n`));
 
     // The index is what is used while size and mtime match: a doctored index is believed.
-    saved.lists[list].nodes['2:5020/1'] = saved.lists[list].nodes['2:5020/9'];
-    await writeFile(cache, JSON.stringify(saved));
+    const nine = /\n2:5020\/9 (\d+ \d+)\n/.exec(saved)![1]!;
+    await writeFile(indexFile, saved.replace(/\n2:5020\/1 \d+ \d+\n/, `\n2:5020/1 ${nine}\n`), 'latin1');
     const fromCache = await lookupNodelist(list, a('2:5020/1'), { cacheFile: cache });
     assert.ok(fromCache.ok && fromCache.entry.name === 'Nine');
 
