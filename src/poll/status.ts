@@ -156,7 +156,7 @@ function nextCell(row: StatusHub, now: number): string {
 function hostCell(row: StatusHub): string {
   const r = row.reached;
   if (r) return `${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port} (${r.source}${r.tls ? ', TLS' : ''})`;
-  return row.host ?? '-';
+  return row.host === null ? '-' : clip(row.host, TABLE_MESSAGE_LENGTH);
 }
 
 function queuedCell(row: StatusHub): string {
