@@ -6,6 +6,7 @@
  * written here. The hub's host name is passed to the proxy, which resolves it: the usual reason
  * for a proxy is that this machine cannot reach (or resolve) the outside by itself.
  */
+import { createRequire } from 'node:module';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { ProxySpec } from '../config/types.js';
 import { SessionError, errorText } from '../errors.js';
@@ -34,7 +35,9 @@ export function connectViaProxy(proxy: ProxySpec, target: ProxyTarget): Promise<
 }
 
 async function viaSocks5(proxy: ProxySpec, target: ProxyTarget): Promise<Socket> {
-  const { SocksClient } = await import('socks');
+  // Kept out of the single-file build (package.json "bundle": --external): it and its address
+  // library would double the bundle every idle cron run loads; required here, from node_modules.
+  const { SocksClient } = createRequire(import.meta.url)('socks') as typeof import('socks');
   const where = `${target.host}:${target.port}`;
   try {
     const { socket } = await SocksClient.createConnection({
