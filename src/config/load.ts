@@ -842,7 +842,7 @@ export function isIPv6Text(text: string): boolean {
 }
 
 /** RFC 1123 host name (underscore tolerated, as resolvers do), or a dotted IPv4 address. */
-function isHostName(text: string): boolean {
+export function isHostName(text: string): boolean {
   if (text.length === 0 || text.length > 253) return false;
   const label = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
   return text.replace(/\.$/, '').split('.').every((l) => label.test(l));

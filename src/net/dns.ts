@@ -9,7 +9,7 @@
 import { promises as dnsPromises } from 'node:dns';
 import type { FtnAddress } from '../ftn/address.js';
 import type { IpFamily } from '../config/types.js';
-import { isIPv4Text, isIPv6Text } from '../config/load.js';
+import { isHostName, isIPv4Text, isIPv6Text } from '../config/load.js';
 
 export interface SrvRecord {
   name: string;
@@ -131,7 +131,9 @@ export async function lookupFts5004(
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-  if (srv.length) return orderSrv(srv, random).map((r) => ({ host: r.name, port: r.port }));
+  // A target that is no host name (an answer from outside) is not used, nor shown.
+  const usable = srv.filter((r) => r.name === '.' || isHostName(r.name));
+  if (usable.length) return orderSrv(usable, random).map((r) => ({ host: r.name, port: r.port }));
   try {
     const addrs = await api.addresses(name, family);
     return addrs.length ? [{ host: name }] : [];

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { formatAddress, type FtnAddress } from '../ftn/address.js';
 import type { HostSpec } from '../config/types.js';
-import { isIPv4Text, isIPv6Text } from '../config/load.js';
+import { isHostName, isIPv4Text, isIPv6Text } from '../config/load.js';
 import { errorText } from '../errors.js';
 
 /** FTS-5000 §5.2: keywords of the lines a caller cares about (case as written in the list). */
@@ -115,13 +115,18 @@ export function indexText(text: string): Map<string, [number, number]> {
   return index;
 }
 
+const validPort = (n: number): boolean => n >= 1 && n <= 65535;
+
 /** `host`, `host:port`, `:port`, `port`, `[v6]`, `[v6]:port` of an IBN/INA flag value. */
 function flagHost(value: string): HostSpec | undefined {
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
-  if (v6) return isIPv6Text(v6[1]!) ? { host: v6[1]!, port: v6[2] ? Number(v6[2]) : undefined } : undefined;
-  if (/^\d+$/.test(value)) return { host: '', port: Number(value) };
+  if (v6) return isIPv6Text(v6[1]!) && (!v6[2] || validPort(Number(v6[2]))) ? { host: v6[1]!, port: v6[2] ? Number(v6[2]) : undefined } : undefined;
+  if (/^\d+$/.test(value)) return validPort(Number(value)) ? { host: '', port: Number(value) } : undefined;
   const [host, port, ...rest] = value.split(':');
-  if (rest.length || (port !== undefined && !/^\d+$/.test(port))) return undefined;
+  if (rest.length || (port !== undefined && !(/^\d+$/.test(port) && validPort(Number(port))))) return undefined;
+  // The list is text from outside: a "host" that is no host name (control characters, spaces)
+  // is ignored rather than looked up or shown.
+  if (host !== '' && !isHostName(host!)) return undefined;
   return { host: host!, port: port ? Number(port) : undefined };
 }
 

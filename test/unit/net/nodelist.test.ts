@@ -150,3 +150,22 @@ describe('files: glob, index cache', () => {
     assert.ok(!absent.ok && absent.why === 'absent' && /is not in NODELIST\.100/.test(absent.message));
   });
 });
+
+describe('hostile lists', () => {
+  test('random bytes and mangled lines never throw; hosts that are no host names are ignored', () => {
+    let x = 12345;
+    const rnd = () => ((x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const alphabet = ',:;[]\r\n\x1b\x00IBNINAZoneHostDownPvt0123456789.abc -_';
+    for (let round = 0; round < 200; round++) {
+      const text = Array.from({ length: 400 }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join('');
+      const index = indexText(text);
+      for (const [, [offset, line]] of index) {
+        const nl = text.indexOf('\n', offset);
+        const entry = parseLine(text.slice(offset, nl === -1 ? undefined : nl), line);
+        if (entry) for (const h of hostsOf(entry)) assert.doesNotMatch(h.host, /[\x00-\x1f ,]/);
+      }
+    }
+    const evil = parseLine(',1,x,y,z,-Unpublished-,300,IBN:\x1b[2Jevil.example,INA:bad host,IBN:ok.example:99999', 1)!;
+    assert.deepEqual(hostsOf(evil), []);
+  });
+});
