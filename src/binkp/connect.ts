@@ -5,6 +5,7 @@
  * applies the bandwidth limit both ways, and closes so that our last frame (an M_ERR) arrives.
  * The connection itself comes from src/net/dial.ts (lookup, happy eyeballs, TLS, proxies).
  */
+import { connect as netConnect, type Socket, type TcpNetConnectOpts } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FrameDecoder } from './frame.js';
 import type { CallerSession, Established, SessionLink, SessionResult, SessionTimer } from './session.js';
@@ -27,17 +28,64 @@ export interface RunOptions {
   /** bandwidth_limit buckets (global, then per hub): both directions draw from them. */
   throttle?: Throttle | undefined;
   timers?: Timers;
+  /**
+   * Called at M_OK, before the next frame is decoded: where stream transforms negotiated in the
+   * login (binkd's CRYPT) plug in.
+   */
+  onEstablished?: (info: Established, wire: StreamTransforms) => void;
 }
+
+/** What an extension may change on an established connection. */
+export interface StreamTransforms {
+  /** From the next frame on, received bytes pass through `t` first (even inside one read). */
+  transformInput(t: (chunk: Buffer) => Buffer): void;
+  /** Bytes written from now on pass through `t`, which returns a new buffer. */
+  transformOutput(t: (bytes: Buffer) => Buffer): void;
+}
+
+/** Bytes of one read from a socket we dialled ourselves. */
+const READ_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * Sockets made by connectReusingReads() read into one reused buffer (net's `onread`) instead of a fresh one
+ * per read: 200 MB received is then no longer 200 MB of garbage. Their reads reach the link
+ * through here; any other Duplex (TLS, a proxy tunnel) emits 'data' as usual.
+ */
+const reusedReads = new WeakMap<Duplex, ReusedReader>();
+
+/** Reads of a dialled socket; those before the link attached are kept (copied) for it. */
+class ReusedReader {
+  private deliver: ((chunk: Buffer) => void) | undefined;
+  private early: Buffer[] = [];
+
+  read(chunk: Buffer): boolean {
+    if (this.deliver) this.deliver(chunk);
+    else this.early.push(Buffer.from(chunk));
+    return true;
+  }
+
+  attach(deliver: (chunk: Buffer) => void): void {
+    this.deliver = deliver;
+    for (const chunk of this.early.splice(0)) deliver(chunk);
+  }
+}
+
+/**
+ * Bytes queued in the stream before the session is told to wait for 'drain'. Node's default
+ * high-water mark (16 KiB) would stop a run of small packets after two of them.
+ */
+const WRITE_HIGH_WATER = 256 * 1024;
 
 /** Why input is paused; reading resumes when no reason is left. */
 const PAUSED_BY_SESSION = 1;
 const PAUSED_BY_THROTTLE = 2;
 
 /** The SessionLink over a Duplex. */
-class StreamLink implements SessionLink {
+class StreamLink implements SessionLink, StreamTransforms {
   private readonly decoder: FrameDecoder;
   private readonly timers: Timers;
   private readonly throttle: Throttle | undefined;
+  private readonly onEstablished: RunOptions['onEstablished'];
   private readonly cancels = new Map<SessionTimer | 'linger', () => void>();
   private paused = 0;
   private corked = false;
@@ -47,6 +95,12 @@ class StreamLink implements SessionLink {
   private readonly held: { bytes: Buffer; release: (() => void) | undefined }[] = [];
   private releasing = false;
   private endWhenReleased = false;
+  /** Stream transforms (binkd's CRYPT would set both at M_OK); identity when undefined. */
+  private inputTransform: ((chunk: Buffer) => Buffer) | undefined;
+  private outputTransform: ((bytes: Buffer) => Buffer) | undefined;
+  /** Resolves when close() is called: held writes stop waiting for tokens. */
+  private readonly closingNow: Promise<void>;
+  private markClosing!: () => void;
   readonly closed: Promise<void>;
 
   constructor(
@@ -55,7 +109,9 @@ class StreamLink implements SessionLink {
     opts: RunOptions,
   ) {
     this.timers = opts.timers ?? realTimers;
+    this.onEstablished = opts.onEstablished;
     this.throttle = opts.throttle?.active ? opts.throttle : undefined;
+    this.closingNow = new Promise<void>((resolve) => (this.markClosing = resolve));
     this.decoder = new FrameDecoder({
       command: (id, arg) => session.command(id, arg),
       data: (piece) => session.data(piece),
@@ -67,10 +123,14 @@ class StreamLink implements SessionLink {
         session.remoteClosed();
       });
     });
-    stream.on('data', (chunk: Buffer) => this.received(chunk));
-    // A proxy tunnel hands its socket over paused, holding the bytes that followed its handshake
-    // (src/net/proxy.ts); an explicitly paused stream does not start flowing by itself.
-    stream.resume();
+    const reused = reusedReads.get(stream);
+    if (reused) reused.attach((chunk) => this.received(chunk));
+    else {
+      stream.on('data', (chunk: Buffer) => this.received(chunk));
+      // A proxy tunnel hands its socket over paused, holding the bytes that followed its handshake
+      // (src/net/proxy.ts); an explicitly paused stream does not start flowing by itself.
+      stream.resume();
+    }
     stream.on('end', () => session.remoteClosed());
     // An error (e.g. a reset right after the hub's M_ERR) is judged like a close: frames that
     // already arrived are handled first, so the hub's own words are not lost.
@@ -85,11 +145,17 @@ class StreamLink implements SessionLink {
     // reset can cost the hub the M_ERR we just sent.
     if (this.closing) return;
     try {
-      this.decoder.push(chunk);
+      let input: Buffer | undefined = this.inputTransform ? this.inputTransform(chunk) : chunk;
+      while (input) {
+        const rest = this.decoder.push(input);
+        // A transform that started inside this chunk (transformInput) takes the rest of it.
+        input = rest && this.inputTransform ? this.inputTransform(rest) : rest;
+      }
     } catch (err) {
       this.session.badFrame(errorText(err));
       return;
     }
+    this.session.endOfRead();
     // bandwidth_limit on receiving: stop reading until the tokens for this chunk are there; TCP
     // backpressure then slows the hub.
     if (this.throttle && !this.closing) {
@@ -109,7 +175,26 @@ class StreamLink implements SessionLink {
     if (this.paused === 0) this.stream.resume();
   }
 
+  /**
+   * From the next frame on, received bytes pass through `t` first. Called while a frame is being
+   * handled (from established()), it takes effect at that frame's end, even inside one read.
+   */
+  transformInput(t: (chunk: Buffer) => Buffer): void {
+    this.inputTransform = t;
+    this.decoder.halt();
+  }
+
+  /** Bytes written from now on pass through `t`, which returns a new buffer. */
+  transformOutput(t: (bytes: Buffer) => Buffer): void {
+    this.outputTransform = t;
+  }
+
   write(bytes: Buffer, release?: () => void): boolean {
+    if (this.outputTransform) {
+      bytes = this.outputTransform(bytes);
+      release?.();
+      release = undefined;
+    }
     if (this.throttle) {
       this.held.push({ bytes, release });
       void this.releaseHeld();
@@ -125,7 +210,8 @@ class StreamLink implements SessionLink {
         this.stream.uncork();
       });
     }
-    return this.stream.write(bytes, release);
+    // false with less than WRITE_HIGH_WATER queued: go on; the stream still emits 'drain'.
+    return this.stream.write(bytes, release) || this.stream.writableLength < WRITE_HIGH_WATER;
   }
 
   /** bandwidth_limit on sending: each write waits for its tokens, in order. */
@@ -134,7 +220,8 @@ class StreamLink implements SessionLink {
     this.releasing = true;
     while (this.held.length > 0 && !this.stream.destroyed) {
       const w = this.held[0]!;
-      if (!this.closing) await this.throttle!.take(w.bytes.length);
+      // Once closing, what is held goes at once: our M_ERR waits behind it.
+      if (!this.closing) await Promise.race([this.throttle!.take(w.bytes.length), this.closingNow]);
       this.held.shift();
       if (!this.stream.write(w.bytes, w.release)) await this.drainOrClose();
     }
@@ -184,15 +271,19 @@ class StreamLink implements SessionLink {
   }
 
   /**
-   * binkd's CRYPT (FTN-NOTES §9) would start here: every byte after the M_OK frame is enciphered
-   * both ways. The session calls this while handling M_OK, before the decoder goes on to the next
-   * frame, so an input transform can take over at exactly that boundary.
+   * binkd's CRYPT (FTN-NOTES §9) would start here (RunOptions.onEstablished, with
+   * transformInput() and transformOutput()): every byte after the M_OK frame is enciphered both
+   * ways. The session calls this while handling M_OK, before the decoder goes on to the next
+   * frame, so the input transform takes over at exactly that boundary.
    */
-  established(_info: Established): void {}
+  established(info: Established): void {
+    this.onEstablished?.(info, this);
+  }
 
   close(_ok: boolean, lingerMs: number): void {
     if (this.closing) return;
     this.closing = true;
+    this.markClosing();
     this.cancel('idle');
     this.cancel('session');
     this.paused = 0;
@@ -218,4 +309,22 @@ export async function runSession(session: CallerSession, stream: Duplex, opts: R
   session.start(link);
   const [result] = await Promise.all([session.result, link.closed]);
   return result;
+}
+
+/**
+ * A plain TCP connection whose reads go into one reused buffer (see `reusedReads`); src/net/dial.ts
+ * makes its plain-binkp attempts with it. Not for a socket that TLS will wrap: TLS reads the
+ * connection itself.
+ */
+export function connectReusingReads(opts: TcpNetConnectOpts): Socket {
+  const reader = new ReusedReader();
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const socket = netConnect({
+    ...opts,
+    // Each read is handled before the next one reuses the buffer: the session copies what it
+    // keeps (frames queued behind an env call; command payloads are copied by the decoder).
+    onread: { buffer, callback: (n: number, buf: Uint8Array) => reader.read(Buffer.from(buf.buffer, buf.byteOffset, n)) },
+  });
+  reusedReads.set(socket, reader);
+  return socket;
 }

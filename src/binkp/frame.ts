@@ -40,18 +40,33 @@ export class FrameDecoder {
   private headerByte = -1;
   private command: Buffer | undefined;
   private commandFill = 0;
+  private halted = false;
 
   constructor(private readonly handler: FrameHandler) {}
+
+  /**
+   * Called from a handler: stop after the frame being delivered, and have push() return the rest
+   * of its chunk undecoded. For a stream transform that starts at a frame boundary (binkd's CRYPT
+   * enciphers every byte after M_OK): the caller transforms the rest and pushes it again.
+   */
+  halt(): void {
+    this.halted = true;
+  }
 
   /** True when the decoder sits between frames (nothing partial buffered). */
   get idle(): boolean {
     return this.state === State.Header && this.headerByte < 0;
   }
 
-  push(chunk: Buffer): void {
+  /** Decode `chunk`; returns the bytes left undecoded when a handler called halt(), else undefined. */
+  push(chunk: Buffer): Buffer | undefined {
     let pos = 0;
     const len = chunk.length;
     while (pos < len) {
+      if (this.halted) {
+        this.halted = false;
+        return chunk.subarray(pos);
+      }
       switch (this.state) {
         case State.Header: {
           let header: number;
@@ -107,6 +122,8 @@ export class FrameDecoder {
         }
       }
     }
+    this.halted = false;
+    return undefined;
   }
 }
 

@@ -42,6 +42,8 @@ const WRITE_BUFFERS = 3;
 const CRAM_IN_TEXT = /(CRAM-[A-Za-z0-9/]+-)[0-9a-fA-F]+/g;
 /** Frames queued behind a pending env call before input is paused. */
 const MAX_QUEUED_INPUTS = 512;
+/** Data pieces gathered for one write to the partial at most (IOV_MAX is 1024). */
+const MAX_GATHERED_PIECES = 512;
 /**
  * M_NUL keys kept for the result (FTS-1026 §6.1 and binkd's TRF/PHN/FREQ); anything else a hub
  * says is logged at debug and dropped, so a chattering hub cannot grow our memory.
@@ -101,10 +103,11 @@ export interface PartialFile {
   /** Bytes in the partial so far (offset + written). */
   readonly received: number;
   /**
-   * Write a chunk before returning (synchronously: while it runs no more input is read, which is
-   * the backpressure). Throws IoError when the write fails (disk full, ...).
+   * Append `chunks` (the data of one socket read, in order) before returning: synchronously, so
+   * no more input is read while it runs, which is the backpressure. Throws IoError when the write
+   * fails (disk full, ...).
    */
-  write(chunk: Buffer): void;
+  write(chunks: readonly Buffer[]): void;
   /**
    * Flush and close, keeping the partial for a later resume (FTS-1026 §5.5: an interrupted file
    * "MUST be saved as unfinished"). Rejects with the write error, if any.
@@ -197,6 +200,8 @@ export interface SessionOptions {
   sessionTimeout?: number;
   env: SessionEnv;
   log?: SessionLogger;
+  /** Whether `log` wants this level; debug lines are not even built when it does not. */
+  logEnabled?: (level: LogLevel) => boolean;
   /** The clock, ms: for idle accounting and the result's times. */
   now: () => number;
   /** Extra time info for `TIME`; defaults to the current date. */
@@ -416,6 +421,12 @@ export class CallerSession {
   private readonly getsPending = new Map<string, number>();
   /** Received files being placed by env.complete(). */
   private readonly completing = new Set<Promise<void>>();
+  /**
+   * Data of the file being received, gathered over one socket read and written with one call at
+   * its end (or before the next command): one syscall per read instead of one per 4 KiB frame.
+   */
+  private gathered: Buffer[] = [];
+  private gatheredBytes = 0;
   private stopAfterBatch = false;
   /** The link refused more file data until drained(). */
   private blocked = false;
@@ -494,16 +505,28 @@ export class CallerSession {
 
   /**
    * (Part of) a data frame's payload from the hub. The hot path of receiving: with nothing
-   * queued ahead of it, the piece goes straight to the partial file.
+   * queued ahead of it, the piece goes to the partial file by the end of this read (`endOfRead`).
+   * `piece` is valid only until then: the link may reuse its buffer for the next read.
    */
   data(piece: Buffer): void {
     if (this.ended) return;
     if (this.busy || this.inputHead < this.inputs.length) {
-      this.enqueue({ kind: 'data', piece });
+      // Copied: the link may reuse its read buffer once this read is handled.
+      this.enqueue({ kind: 'data', piece: Buffer.from(piece) });
       return;
     }
     try {
       this.onData(piece);
+    } catch (err) {
+      this.failFrom(err);
+    }
+  }
+
+  /** The end of one read from the connection: what was gathered goes to the file now. */
+  endOfRead(): void {
+    if (this.gatheredBytes === 0 || this.ended) return;
+    try {
+      this.flushGathered();
     } catch (err) {
       this.failFrom(err);
     }
@@ -530,8 +553,7 @@ export class CallerSession {
   timerExpired(timer: SessionTimer): void {
     if (this.ended) return;
     if (timer === 'session') {
-      const s = Math.round((this.opts.sessionTimeout ?? 0) / 1000);
-      this.fail('timeout', `session took longer than session_timeout (${s} s)`);
+      this.fail('timeout', `session took longer than session_timeout (${(this.opts.sessionTimeout ?? 0) / 1000} s)`);
       return;
     }
     const idle = this.now() - this.lastProgress;
@@ -540,7 +562,7 @@ export class CallerSession {
       return;
     }
     const what = this.stage === 'transfer' ? 'no transfer progress' : 'no data from hub';
-    this.fail('timeout', `${what} for ${Math.round(this.idleTimeout / 1000)} s (idle_timeout) during ${this.stage}`);
+    this.fail('timeout', `${what} for ${this.idleTimeout / 1000} s (idle_timeout) during ${this.stage}`);
   }
 
   /** End the session now (signal, run timeout): the hub gets M_ERR `reason`. Partials are kept. */
@@ -564,12 +586,18 @@ export class CallerSession {
     this.logFn(level, category, shownText(message, 1000), fields);
   }
 
+  private get debugging(): boolean {
+    return this.opts.logEnabled?.('debug') ?? true;
+  }
+
   private sendCmd(id: number, text: string | Buffer = ''): void {
     if (this.ended) return;
     if (this.stage === 'transfer') this.batch.msgs++;
     if (id === Cmd.M_ERR || id === Cmd.M_BSY) this.fatalSent = true;
-    const shown = id === Cmd.M_PWD ? '********' : typeof text === 'string' ? text : '<binary>';
-    this.log('debug', 'protocol', `send ${commandName(id)} ${shown}`.trimEnd());
+    if (this.debugging) {
+      const shown = id === Cmd.M_PWD ? '********' : typeof text === 'string' ? text : '<binary>';
+      this.log('debug', 'protocol', `send ${commandName(id)} ${shown}`.trimEnd());
+    }
     this.link.write(encodeCommand(id, text));
   }
 
@@ -649,16 +677,24 @@ export class CallerSession {
       }
     }
     if (this.ended || this.busy) return;
+    try {
+      this.flushGathered();
+    } catch (err) {
+      this.failFrom(err);
+      return;
+    }
     if (this.closeSeen !== undefined) this.judgeClose();
     else this.checkBatchEnd();
   }
 
   private onCommand(id: number, argBuf: Buffer): void | Promise<void> {
+    // Data before this command is in the file before the command is acted on.
+    this.flushGathered();
     const arg = argText(argBuf);
     if (this.stage === 'transfer') this.batch.msgs++;
     else this.progressed();
     // FTS-1027 challenges are as secret as digests: never in a log, at any level.
-    this.log('debug', 'protocol', `recv ${commandName(id)} ${arg.replace(CRAM_IN_TEXT, '$1<challenge>')}`.trimEnd());
+    if (this.debugging) this.log('debug', 'protocol', `recv ${commandName(id)} ${arg.replace(CRAM_IN_TEXT, '$1<challenge>')}`.trimEnd());
     switch (id) {
       case Cmd.M_NUL:
         return this.onNul(arg);
@@ -954,13 +990,31 @@ export class CallerSession {
     const r = this.receiver;
     // Data for a file we declined, or sent before the hub saw our M_GET: binkd drops it too.
     if (r.name !== 'receiving' || piece.length === 0) return;
-    if (r.partial.received + piece.length > r.file.size) {
+    const have = r.partial.received + this.gatheredBytes + piece.length;
+    if (have > r.file.size) {
       throw new SessionError('protocol', `hub sent more data than the ${r.file.size} bytes it announced for ${r.file.name}`);
     }
     this.stats.bytesReceived += piece.length;
+    this.gathered.push(piece);
+    this.gatheredBytes += piece.length;
+    if (have === r.file.size) {
+      this.flushGathered();
+      if (this.receiver === r) this.completeReceive();
+    } else if (this.gathered.length >= MAX_GATHERED_PIECES) {
+      this.flushGathered();
+    }
+  }
+
+  /** Write what was gathered to the partial. */
+  private flushGathered(): void {
+    if (this.gatheredBytes === 0) return;
+    const chunks = this.gathered;
+    this.gathered = [];
+    this.gatheredBytes = 0;
+    const r = this.receiver;
+    if (r.name !== 'receiving') return;
     this.progressed();
-    r.partial.write(piece);
-    if (this.receiver === r && r.partial.received === r.file.size) this.completeReceive();
+    r.partial.write(chunks);
   }
 
   /** The last byte is in: place the file; its M_GOT goes when that is done. */
@@ -1210,41 +1264,45 @@ export class CallerSession {
    */
   private streamStep(s: Streaming): boolean {
     if (s.reading || this.blocked) return false;
-    const buf = this.pool.take();
-    if (!buf) return false;
     const frames = Math.min(this.pool.framesPerWrite, Math.ceil((s.file.size - s.pos) / this.frameSize));
     const want = Math.min(frames * this.frameSize, s.file.size - s.pos);
+    // A whole write takes a pooled buffer; a smaller one (a packet, a file's tail) its own, so
+    // that a run of small files is not held to the pool's few buffers in flight.
+    const pooled = frames === this.pool.framesPerWrite;
+    const buf = pooled ? this.pool.take() : Buffer.allocUnsafe(frames * (this.frameSize + FRAME_HEADER_SIZE));
+    if (!buf) return false;
     const slots = this.pool.slots(buf, frames, want);
     let got: number | Promise<number>;
     try {
       got = s.source.readv(slots, s.pos);
     } catch (err) {
-      this.pool.give(buf);
+      if (pooled) this.pool.give(buf);
       throw new SessionError('io', `reading ${s.file.path}: ${errorText(err)}`);
     }
-    if (!isPromise(got)) return this.sendRead(s, buf, frames, want, got);
+    if (!isPromise(got)) return this.sendRead(s, buf, pooled, frames, want, got);
     s.reading = true;
     const generation = s.generation;
     got.then(
       (n) => {
         s.reading = false;
         // A re-position (M_GET) or an M_GOT may have come while we read: the bytes are stale.
-        if (this.ended || this.sender !== s || s.generation !== generation) this.pool.give(buf);
-        else this.sendRead(s, buf, frames, want, n);
+        if (this.ended || this.sender !== s || s.generation !== generation) {
+          if (pooled) this.pool.give(buf);
+        } else this.sendRead(s, buf, pooled, frames, want, n);
         this.stepSender();
       },
       (err: unknown) => {
         s.reading = false;
-        this.pool.give(buf);
+        if (pooled) this.pool.give(buf);
         if (this.sender === s) this.fail('io', `reading ${s.file.path}: ${errorText(err)}`);
       },
     );
     return false;
   }
 
-  private sendRead(s: Streaming, buf: Buffer, frames: number, want: number, got: number): boolean {
+  private sendRead(s: Streaming, buf: Buffer, pooled: boolean, frames: number, want: number, got: number): boolean {
     if (got !== want) {
-      this.pool.give(buf);
+      if (pooled) this.pool.give(buf);
       throw new SessionError('io', `${s.file.path} shrank while being sent (expected ${s.file.size} bytes)`);
     }
     const frame = this.frameSize;
@@ -1256,7 +1314,7 @@ export class CallerSession {
       left -= len;
       total = k * (frame + FRAME_HEADER_SIZE) + FRAME_HEADER_SIZE + len;
     }
-    if (!this.link.write(buf.subarray(0, total), () => this.released(buf))) this.blocked = true;
+    if (!this.link.write(buf.subarray(0, total), pooled ? () => this.released(buf) : undefined)) this.blocked = true;
     s.pos += got;
     this.stats.bytesSent += got;
     this.progressed();
@@ -1302,6 +1360,12 @@ export class CallerSession {
     const s = this.sender;
     if (s.name === 'streaming' || s.name === 'awaitingGet') closeQuietly(s.source);
     this.sender = { name: 'off' };
+    try {
+      // What arrived is kept: the partial is resumed from there next time.
+      this.flushGathered();
+    } catch {
+      // the write failed: the partial keeps what it has
+    }
     const r = this.receiver;
     this.receiver = { name: 'ready' };
     const closePartial = r.name === 'receiving' ? r.partial.close().catch(() => undefined) : Promise.resolve();

@@ -8,6 +8,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { HubConfig } from '../config/types.js';
 import { DEFAULT_BINKP_PORT, DEFAULT_BINKPS_PORT } from '../config/load.js';
 import { SessionError, errorText, type FailureKind } from '../errors.js';
+import { connectReusingReads } from '../binkp/connect.js';
 import { isNotFound, systemDns, type DnsApi, type IpAddress } from './dns.js';
 import { race, RaceError, type Attempt } from './eyeballs.js';
 import { hostPort, lookupHub, type Candidate } from './lookup.js';
@@ -41,7 +42,7 @@ export interface DialOptions {
   log?: DialLog;
   /** Tests: a resolver instead of the system's, a connect function instead of node:net. */
   dns?: DnsApi;
-  connect?: (address: IpAddress, port: number, bindAddress: string | undefined) => Attempt<Socket>;
+  connect?: (address: IpAddress, port: number, bindAddress: string | undefined, reuseReads: boolean) => Attempt<Socket>;
 }
 
 const quiet: DialLog = { debug: () => undefined, info: () => undefined, warn: () => undefined };
@@ -49,9 +50,13 @@ const quiet: DialLog = { debug: () => undefined, info: () => undefined, warn: ()
 /** Which failure wins when several hosts failed differently: the one that says most about what to fix. */
 const KIND_RANK: FailureKind[] = ['fingerprint', 'tls', 'proxy_auth', 'proxy', 'dns', 'timeout', 'refused'];
 
-/** A plain TCP attempt with node:net, cancellable. */
-export function tcpAttempt(address: IpAddress, port: number, bindAddress: string | undefined): Attempt<Socket> {
-  const socket = netConnect({ host: address.address, port, family: address.family, ...(bindAddress ? { localAddress: bindAddress } : {}) });
+/**
+ * A TCP attempt, cancellable. `reuseReads`: plain binkp, whose reads go into one reused buffer
+ * (connect.ts); a socket that TLS will wrap is an ordinary one.
+ */
+export function tcpAttempt(address: IpAddress, port: number, bindAddress: string | undefined, reuseReads: boolean): Attempt<Socket> {
+  const opts = { host: address.address, port, family: address.family, ...(bindAddress ? { localAddress: bindAddress } : {}) };
+  const socket = reuseReads ? connectReusingReads(opts) : netConnect(opts);
   const done = new Promise<Socket>((resolve, reject) => {
     socket.once('connect', () => {
       socket.removeAllListeners('error');
@@ -77,7 +82,14 @@ function connectError(err: unknown, where: string, timeoutMs: number): SessionEr
 }
 
 /** Connect to one host:port: through the proxy, or by racing its addresses. */
-async function connectHost(hub: HubConfig, host: string, port: number, dns: () => Promise<DnsApi>, opts: DialOptions): Promise<{ socket: Socket; address?: string }> {
+async function connectHost(
+  hub: HubConfig,
+  host: string,
+  port: number,
+  tls: boolean,
+  dns: () => Promise<DnsApi>,
+  opts: DialOptions,
+): Promise<{ socket: Socket; address?: string }> {
   const reach = hub.reach;
   const where = hostPort(host, port);
   const log = opts.log ?? quiet;
@@ -103,7 +115,7 @@ async function connectHost(hub: HubConfig, host: string, port: number, dns: () =
   const r = race<Socket>({
     addresses,
     delay: reach.connectAttemptDelay,
-    connect: (a) => attempt(a, port, reach.bindAddress),
+    connect: (a) => attempt(a, port, reach.bindAddress, !tls),
     onAttempt: (a) => log.debug(`connecting to ${hostPort(a.address, port)}${a.address === host ? '' : ` (${host})`}`),
   });
   const timer = setTimeout(
@@ -189,7 +201,7 @@ async function connectOnce(
   opts: DialOptions,
 ): Promise<{ socket: Socket; address?: string | undefined }> {
   const reach = hub.reach;
-  const { socket, address } = await connectHost(hub, c.host, t.port, dns, opts);
+  const { socket, address } = await connectHost(hub, c.host, t.port, t.tls, dns, opts);
   if (!t.tls) return { socket, address };
   const tlsSocket = await startTls(
     socket,

@@ -31,12 +31,20 @@ export interface FileSinkOptions {
   maxFiles: number;
   /** Called once if the stream fails (disk full, permissions): logging must never crash a run. */
   onError?: (err: Error) => void;
+  /** Bytes waiting for the disk before lines are dropped (default MAX_QUEUED_BYTES). */
+  maxQueued?: number;
 }
 
 const requireCjs = createRequire(import.meta.url);
 
 /** Upper bound of one batched write. */
 const BATCH_MAX = 64 * 1024;
+/**
+ * Log text waiting for the disk, at most. A hub that floods M_NUL at log_level = debug once piled
+ * hundreds of MB here, and the run lingered at exit writing them. Beyond it lines are dropped and
+ * counted; a warning line says how many once there is room again.
+ */
+export const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
 export class FileSink implements Sink {
   level: Level;
@@ -47,16 +55,30 @@ export class FileSink implements Sink {
   private pending = '';
   private flushScheduled = false;
   private readonly batchMax: number;
+  private readonly maxQueued: number;
+  /** Lines dropped since the last summary. */
+  private dropped = 0;
 
   constructor(private readonly opts: FileSinkOptions) {
     this.level = opts.level;
     this.format = opts.format === 'text' ? formatText : formatJson;
     this.batchMax = opts.rotateSize > 0 ? Math.max(1, Math.min(BATCH_MAX, Math.floor(opts.rotateSize / 8))) : BATCH_MAX;
+    this.maxQueued = opts.maxQueued ?? MAX_QUEUED_BYTES;
+  }
+
+  /** Characters handed over but not yet on disk. */
+  get queued(): number {
+    return this.pending.length + (this.stream?.writableLength ?? 0);
   }
 
   write(ev: LogEvent): void {
     if (this.failed) return;
     if (!this.stream && !this.open()) return;
+    if (this.queued >= this.maxQueued) {
+      this.dropped++;
+      return;
+    }
+    if (this.dropped > 0) this.summariseDropped(ev);
     this.pending += `${this.format(ev)}\n`;
     if (this.pending.length >= this.batchMax) this.flush();
     else if (!this.flushScheduled) {
@@ -66,12 +88,22 @@ export class FileSink implements Sink {
   }
 
   close(): Promise<void> {
+    if (this.dropped > 0 && !this.failed && this.stream) this.summariseDropped({ time: new Date(), level: 'warning', category: 'general', message: '' });
     this.flush();
     return new Promise((resolve) => {
       const stream = this.stream;
       if (this.failed || !stream) return resolve();
       stream.end(() => resolve());
     });
+  }
+
+  /** One line saying how many lines were dropped, with the context of the event that follows. */
+  private summariseDropped(next: LogEvent): void {
+    const { fields: _fields, ...context } = next;
+    const n = this.dropped;
+    this.dropped = 0;
+    const line = { ...context, time: new Date(), level: 'warning' as const, category: 'general' as const, message: `${n} log line${n === 1 ? '' : 's'} dropped: the log file could not keep up` };
+    this.pending += `${this.format(line)}\n`;
   }
 
   /** Hand what is pending to the stream as one chunk. */

@@ -197,6 +197,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       env,
       now,
       log: (level, category, message, fields) => log.log(level, category, message, fields),
+      logEnabled: (level) => log.enabled(level),
     });
     opts.onSession?.(session);
     const s = await runSession(session, socket, { throttle: buckets.length ? new Throttle(buckets) : undefined });

@@ -26,6 +26,13 @@ export interface BenchSettings {
   dir: string;
   /** What `dir` is, for the table header. */
   dirKind: string;
+  /**
+   * `FNPOLL_BENCH_DISK_DIR`: where the "files on disk" rows live (default the OS temp dir, where
+   * the tests run). Sysops' spools are on disks, not tmpfs.
+   */
+  diskDir: string;
+  /** `FNPOLL_BENCH_ROWS`: comma-separated row ids (e.g. `1b,1b-disk`); default all rows of the scenarios run. */
+  rows: Set<string> | undefined;
   /** `FNPOLL_BENCH_JSON`: also write the rows as JSON to this file. */
   json: string | undefined;
 }
@@ -73,6 +80,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     only,
     dir,
     dirKind: `${dirKind} (${dir})`,
+    diskDir: env['FNPOLL_BENCH_DISK_DIR'] || tmpdir(),
+    rows: env['FNPOLL_BENCH_ROWS'] ? new Set(env['FNPOLL_BENCH_ROWS'].split(',').map((s) => s.trim()).filter(Boolean)) : undefined,
     json: env['FNPOLL_BENCH_JSON'] || undefined,
   };
 }

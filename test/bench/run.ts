@@ -7,8 +7,10 @@
  *   FNPOLL_BENCH_ROUNDS=N      measured rounds per comparison after one warm-up (default 3)
  *   FNPOLL_BENCH_ONLY=a,b      only these scenarios: throughput, idle, planning, concurrency,
  *                              memory, bandwidth
+ *   FNPOLL_BENCH_ROWS=1b,1b-disk  only these rows of the scenarios run (where a scenario allows)
  *   FNPOLL_BENCH_DIR=dir       where everything is written (default tmpfs if present, else the
  *                              OS temp dir); removed afterwards
+ *   FNPOLL_BENCH_DISK_DIR=dir  where the "files on disk" rows live (default the OS temp dir)
  *   FNPOLL_BENCH_JSON=file     also write the rows as JSON
  *   FNPOLL_KEEP_TMP=1          keep the bench directory for inspection
  *

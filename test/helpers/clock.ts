@@ -4,8 +4,9 @@
  */
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { Timers } from '../../src/binkp/connect.js';
+import type { Clock } from '../../src/binkp/throttle.js';
 
-export class ManualClock implements Timers {
+export class ManualClock implements Timers, Clock {
   t: number;
   private timers: { at: number; seq: number; fn: () => void }[] = [];
   private seq = 0;
@@ -23,6 +24,9 @@ export class ManualClock implements Timers {
       this.timers = this.timers.filter((x) => x !== timer);
     };
   }
+
+  /** The Clock of src/binkp/throttle.ts: resolves when the clock passes `ms` from now. */
+  readonly sleep = (ms: number): Promise<void> => new Promise<void>((resolve) => this.set(ms, resolve));
 
   /** Armed timers, soonest first, as ms from now. */
   get pending(): number[] {

@@ -301,3 +301,41 @@ describe('FrameDecoder', () => {
     }
   });
 });
+
+describe('FrameDecoder.halt', () => {
+  test('a handler that halts gets the rest of the chunk back, undecoded, from the frame boundary on', () => {
+    // M_OK, then bytes a stream cipher would have changed: here each byte is XORed with 0x55.
+    const okFrame = encodeCommand(4, 'secure');
+    const after = Buffer.concat([encodeCommand(0, 'TRF 0 0'), encodeData(Buffer.from('xyz'))]);
+    const enciphered = Buffer.from(after.map((b) => b ^ 0x55));
+    const seen: string[] = [];
+    let decoder!: FrameDecoder;
+    decoder = new FrameDecoder({
+      command: (id, arg) => {
+        seen.push(`${id} ${arg.toString('latin1')}`);
+        if (id === 4) decoder.halt();
+      },
+      data: (piece) => seen.push(`data ${piece.toString('latin1')}`),
+    });
+    const rest = decoder.push(Buffer.concat([okFrame, enciphered]));
+    assert.deepEqual(rest, enciphered);
+    assert.deepEqual(seen, ['4 secure']);
+    assert.equal(decoder.push(Buffer.from(rest!.map((b) => b ^ 0x55))), undefined);
+    assert.deepEqual(seen, ['4 secure', '0 TRF 0 0', 'data xyz']);
+  });
+
+  test('halting on the last frame of a chunk leaves nothing to return; the next push decodes normally', () => {
+    let decoder!: FrameDecoder;
+    const seen: number[] = [];
+    decoder = new FrameDecoder({
+      command: (id) => {
+        seen.push(id);
+        decoder.halt();
+      },
+      data: () => undefined,
+    });
+    assert.equal(decoder.push(encodeCommand(4, 'secure')), undefined);
+    assert.equal(decoder.push(encodeCommand(5)), undefined);
+    assert.deepEqual(seen, [4, 5]);
+  });
+});

@@ -22,7 +22,16 @@ import {
   type SessionOptions,
   type SessionResult,
 } from '../../../src/binkp/session.js';
-import { ScriptedHub, describeFrames, findFrame, type HubFile, type HubSessionLog, type ScriptedHubOptions } from '../../../src/demo/hub.js';
+import {
+  ScriptedHub,
+  describeFrames,
+  findFrame,
+  type HubFile,
+  type HubSessionContext,
+  type HubSessionLog,
+  type ScriptedHubOptions,
+} from '../../../src/demo/hub.js';
+import { Cmd } from '../../../src/binkp/commands.js';
 import { formatAddress, parseAddress, type FtnAddress } from '../../../src/ftn/address.js';
 import { makeTempDir, removeTempDir } from '../../helpers/tmp.js';
 import { pseudoRandomBytes } from '../../helpers/node.js';
@@ -102,9 +111,11 @@ class MemEnv implements SessionEnv {
       get received() {
         return received;
       },
-      write(chunk: Buffer): void {
-        chunks.push(Buffer.from(chunk));
-        received += chunk.length;
+      write(data: readonly Buffer[]): void {
+        for (const chunk of data) {
+          chunks.push(Buffer.from(chunk));
+          received += chunk.length;
+        }
         env.onWrite?.(file, received);
       },
       async close(): Promise<void> {
@@ -191,7 +202,7 @@ async function call(
     /** Session timers and clock; real ones without it. */
     clock?: ManualClock;
     /** Runs alongside the session (e.g. moves the clock). */
-    during?: (s: CallerSession, hubLog: () => HubSessionLog | undefined) => Promise<void>;
+    during?: (s: CallerSession, hubLog: () => HubSessionLog | undefined, logs: LogLine[]) => Promise<void>;
   } = {},
 ): Promise<Call> {
   const { env = new MemEnv(), setup, clock, during, ...rest } = opts;
@@ -218,7 +229,7 @@ async function call(
   const n = hub.sessions.length + 1;
   const socket = await openSocket(hub.port);
   const running = runSession(session, socket, clock ? { timers: clock } : {});
-  if (during) await during(session, () => hub.sessions[n - 1]);
+  if (during) await during(session, () => hub.sessions[n - 1], logs);
   const result = await running;
   await hub.waitSessions(n);
   return { result, log: hub.sessions[n - 1]!, logs, env };
@@ -406,6 +417,71 @@ describe('CallerSession handshake', () => {
     assert.match(assertFailed(await call(hub), 'auth'), /Incorrect password/);
     hub.configure({ errorAfterPwd: 'Internal error: disk full' });
     assert.match(assertFailed(await call(hub), 'protocol'), /disk full/);
+  });
+
+  test('M_ERR after M_PWD is an auth failure by its stage, whatever the wording; busy and disk full are not', T, async () => {
+    // FTN-NOTES §9: some answering mailers say "Security violation" to a wrong password.
+    const hub = await startHub({ errorAfterPwd: 'Security violation' });
+    const c = await call(hub, { password: 'secret' });
+    assert.match(assertFailed(c, 'auth'), /Security violation/);
+    assert.equal(c.result.error?.remote, 'Security violation');
+    hub.configure({ errorAfterPwd: 'Access denied' });
+    assertFailed(await call(hub, { password: 'secret' }), 'auth');
+    hub.configure({ errorAfterPwd: 'System busy, try again later' });
+    assertFailed(await call(hub, { password: 'secret' }), 'busy');
+    hub.configure({ errorAfterPwd: 'No space left: disk full' });
+    assertFailed(await call(hub, { password: 'secret' }), 'protocol');
+  });
+
+  test('M_ERR after M_OK is not an auth failure, even when it mentions a password', T, async () => {
+    const hub = await startHub({
+      handlers: { [Cmd.M_EOB]: (_arg, ctx) => ctx.send(Cmd.M_ERR, 'password database locked') },
+    });
+    const out = await outFile('one.txt', 'one');
+    assert.match(assertFailed(await call(hub, { password: 'secret', env: new MemEnv([out]) }), 'protocol'), /password database locked/);
+  });
+
+  test('M_NUL from the hub is kept only for known keys, cut to a bounded length: a chattering hub cannot grow our memory', T, async () => {
+    const hub = await startHub({
+      handlers: {
+        [Cmd.M_ADR]: (arg, ctx) => {
+          for (let i = 0; i < 3000; i++) ctx.send(Cmd.M_NUL, `K${i} ${'v'.repeat(500)}`);
+          ctx.send(Cmd.M_NUL, `LOC ${'L'.repeat(20_000)}`);
+          ctx.send(Cmd.M_NUL, `OPT ${Array.from({ length: 2000 }, (_, i) => `X${i}`).join(' ')}`);
+          ctx.handle(Cmd.M_ADR, arg);
+        },
+      },
+    });
+    const c = await call(hub);
+    assertOk(c);
+    assert.deepEqual(Object.keys(c.result.remoteInfo).sort(), ['LOC', 'NDL', 'SYS', 'TIME', 'VER', 'ZYZ']);
+    for (const [k, v] of Object.entries(c.result.remoteInfo)) assert.ok(v.length <= 300, `${k}: ${v.length} characters kept`);
+    assert.match(c.result.remoteInfo['LOC']!, /^L+… \(\d+ more characters\)$/);
+  });
+
+  test('control characters from the hub are escaped in every log line and in the result; long texts are cut', T, async () => {
+    const evil = 'Evil\x1b[2J\rBBS\x08\x7f\x9b31m\n! 01 Dec 00:00:00 fake line';
+    const hub = await startHub({
+      files: [hubFile('bad\x1b[31mname\x07.txt', 'data')],
+      handlers: {
+        [Cmd.M_ADR]: (arg, ctx) => {
+          ctx.send(Cmd.M_NUL, `SYS ${evil}`);
+          ctx.send(Cmd.M_NUL, `XYZ ${evil}`);
+          ctx.handle(Cmd.M_ADR, arg);
+        },
+        [Cmd.M_EOB]: (_arg, ctx) => ctx.send(Cmd.M_ERR, `${evil}${'z'.repeat(5000)}`),
+      },
+    });
+    const c = await call(hub);
+    const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+    const shown = [...c.logs.map((l) => l.message), c.result.error?.message ?? '', c.result.error?.remote ?? '', ...Object.values(c.result.remoteInfo)];
+    for (const text of shown) assert.ok(!CONTROL.test(text), `raw control character in ${JSON.stringify(text)}`);
+    assert.equal(c.result.remoteInfo['SYS'], 'Evil\\x1b[2J\\x0dBBS\\x08\\x7f\\x9b31m\\x0a! 01 Dec 00:00:00 fake line');
+    assert.ok(c.logs.some((l) => l.message.includes('bad\\x1b[31mname\\x07.txt')), JSON.stringify(c.logs));
+    assert.match(assertFailed(c, 'protocol'), /^hub error: Evil\\x1b\[2J/);
+    assert.ok(c.result.error!.message.length < 1000, `${c.result.error!.message.length} characters`);
+    // The file itself arrived under its real name: escaping is for showing, not for the data.
+    assert.ok(c.env.received.has('bad\x1b[31mname\x07.txt'));
   });
 });
 
@@ -621,6 +697,34 @@ describe('CallerSession timeouts', () => {
     const message = assertFailed(c, 'timeout');
     assert.match(message, /idle_timeout/);
     assert.match(message, /greeting/);
+  });
+
+  test('idle_timeout counts progress, not chatter: a hub that only sends M_NUL after M_OK is idle', T, async () => {
+    let hubCtx: HubSessionContext | undefined;
+    // The hub takes our file and never acknowledges it; it only chatters.
+    const hub = await startHub({ handlers: { [Cmd.M_FILE]: (_arg, ctx) => (hubCtx = ctx) } });
+    const out = await outFile('held.txt', 'x'.repeat(10_000));
+    const clock = new ManualClock();
+    let chatterBefore = 0;
+    const c = await call(hub, {
+      env: new MemEnv([out]),
+      idleTimeout: 300,
+      clock,
+      during: async (s, hubLog, logs) => {
+        await until(() => hubLog()?.bytesIn === 10_000, 'our file at the hub');
+        for (let i = 1; i <= 5 && s.progress.bytesSent === 10_000; i++) {
+          const last = logs.length;
+          hubCtx!.send(Cmd.M_NUL, `TRF chatter ${i}`);
+          await until(() => logs.slice(last).some((l) => l.message.includes(`chatter ${i}`)) || hubLog()?.result !== undefined, 'the chatter');
+          if (hubLog()?.result !== undefined) break;
+          chatterBefore = i;
+          await clock.advance(100);
+        }
+      },
+    });
+    const message = assertFailed(c, 'timeout');
+    assert.match(message, /no transfer progress for 0.3 s \(idle_timeout\) during transfer/);
+    assert.equal(chatterBefore, 3, 'the session should end 300 ms after the last progress, chatter or not');
   });
 
   test('session_timeout: a hub that never answers M_PWD', T, async () => {

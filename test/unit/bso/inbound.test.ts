@@ -47,13 +47,13 @@ async function receive(ib: Inbound, f: IncomingFile, data: Buffer | string, secu
   const offer = await ib.offer(f, secure);
   assert.deepEqual(offer, { action: 'receive', offset: 0 });
   const p = await ib.open(f, 0);
-  p.write(Buffer.from(data));
+  p.write([Buffer.from(data)]);
   return ib.complete(f, p, secure);
 }
 
 async function writePartial(ib: Inbound, f: IncomingFile, data: string): Promise<PartialFile> {
   const p = await ib.open(f, 0);
-  p.write(Buffer.from(data));
+  p.write([Buffer.from(data)]);
   await p.close();
   return p;
 }
@@ -183,7 +183,7 @@ describe('Inbound.offer', () => {
     await writePartial(mine, f, '0123456789');
     assert.deepEqual(await theirs.offer(f, true), { action: 'receive', offset: 0 });
     const p = await theirs.open(f, 0);
-    p.write(Buffer.from('0123456789abcdef'));
+    p.write([Buffer.from('0123456789abcdef')]);
     await theirs.complete(f, p, true);
     assert.deepEqual(await mine.offer(f, false), { action: 'receive', offset: 10 });
   });
@@ -252,7 +252,7 @@ describe('Inbound.open / PartialFile', () => {
     await writePartial(ib, f, 'abcdeXXX');
     const p = await ib.open(f, 5);
     assert.equal(p.received, 5);
-    p.write(Buffer.from('fghij'));
+    p.write([Buffer.from('fghij')]);
     assert.equal(p.received, 10);
     const final = await ib.complete(f, p, true);
     assert.equal(await fsp.readFile(final, 'utf8'), 'abcdefghij');
@@ -272,13 +272,38 @@ describe('Inbound.open / PartialFile', () => {
     const data = Buffer.alloc(600 * 1024, 7);
     const f = incoming('big.bin', data);
     const p = await ib.open(f, 0);
-    p.write(data.subarray(0, 1024));
-    p.write(data.subarray(1024, 500 * 1024));
+    // One read's frames in one call, as the session writes them.
+    p.write([data.subarray(0, 1024), data.subarray(1024, 4096), data.subarray(4096, 500 * 1024)]);
     const [part] = (await fsp.readdir(d.temp)).filter((n) => n.endsWith('.part'));
     assert.equal((await fsp.stat(path.join(d.temp, part!))).size, 500 * 1024, 'not written through before close');
-    p.write(data.subarray(500 * 1024));
+    p.write([data.subarray(500 * 1024)]);
     const final = await ib.complete(f, p, true);
     assert.deepEqual(await fsp.readFile(final), data);
+  });
+
+  test('the sidecar is written only for a partial that outlives its first write, and goes with it', async () => {
+    const d = dirs();
+    const ib = inbound(d);
+    // A packet that arrives whole in one read: no sidecar at any time.
+    const small = incoming('0000abcd.pkt', 'whole');
+    const p1 = await ib.open(small, 0);
+    p1.write([Buffer.from('who'), Buffer.from('le')]);
+    assert.deepEqual((await tempFiles(d)).filter((n) => n.endsWith('.json')), []);
+    await ib.complete(small, p1, true);
+    // A file that arrives in pieces: the sidecar is there before the first piece is written.
+    const big = incoming('big.zip', '0123456789');
+    const p2 = await ib.open(big, 0);
+    assert.deepEqual((await tempFiles(d)).filter((n) => n.endsWith('.json')), []);
+    p2.write([Buffer.from('0123')]);
+    const [json] = (await tempFiles(d)).filter((n) => n.endsWith('.json'));
+    assert.deepEqual(JSON.parse(await fsp.readFile(path.join(d.temp, json!), 'utf8')), { hub: '2:5020/1', name: 'big.zip', size: 10, mtime: MTIME });
+    p2.write([Buffer.from('456789')]);
+    await ib.complete(big, p2, true);
+    assert.deepEqual(await tempFiles(d), []);
+    // Closed before any data: kept, with its sidecar.
+    const none = incoming('later.zip', 'abc');
+    await (await ib.open(none, 0)).close();
+    assert.equal((await tempFiles(d)).length, 2);
   });
 
   test('write after close throws', async () => {
@@ -288,7 +313,7 @@ describe('Inbound.open / PartialFile', () => {
     const p = await ib.open(f, 0);
     await p.close();
     await p.close(); // idempotent
-    assert.throws(() => p.write(Buffer.from('x')), /write after close/);
+    assert.throws(() => p.write([Buffer.from('x')]), /write after close/);
   });
 
   test('failures are IoErrors naming the path', async () => {
@@ -356,7 +381,7 @@ describe('Inbound.complete', () => {
     const f = incoming('race.zip', 'mine');
     assert.equal((await ib.offer(f, true)).action, 'receive');
     const p = await ib.open(f, 0);
-    p.write(Buffer.from('mine'));
+    p.write([Buffer.from('mine')]);
     await fsp.mkdir(d.secure, { recursive: true });
     await fsp.writeFile(path.join(d.secure, 'race.zip'), 'theirs');
     const final = await ib.complete(f, p, true);
@@ -381,7 +406,7 @@ describe('Inbound.complete', () => {
     const ib = inbound(d);
     const f = incoming('half.zip', '0123456789');
     const p = await ib.open(f, 0);
-    p.write(Buffer.from('01234'));
+    p.write([Buffer.from('01234')]);
     await assert.rejects(ib.complete(f, p, true), /half\.zip has 5 of 10 bytes/);
     assert.deepEqual(await ib.offer(f, true), { action: 'receive', offset: 5 });
   });

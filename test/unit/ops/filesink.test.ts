@@ -36,6 +36,47 @@ function writeLines(log: Logger, count: number): void {
 }
 
 describe('FileSink', () => {
+  test('a flood faster than the disk is capped: lines beyond the queue limit are dropped and counted', async () => {
+    await withTempDir(async (dir) => {
+      const fileSink = sink(dir, { level: 'debug', maxQueued: 64 * 1024 });
+      const log = new Logger([fileSink], { runId: 'r1' });
+      // One turn of the event loop: nothing reaches the disk meanwhile, as under an M_NUL flood.
+      let peak = 0;
+      for (let i = 0; i < 10_000; i++) {
+        log.debug(`recv M_NUL X${i} ${'y'.repeat(100)}`, undefined, 'protocol');
+        peak = Math.max(peak, fileSink.queued);
+      }
+      assert.ok(peak < 64 * 1024 + 1024, `queued ${peak} characters`);
+      await log.close();
+      const lines = jsonLines(await readFile(join(dir, 'fnpoll.log'), 'utf8'));
+      assert.ok(lines.length < 1000, `${lines.length} lines written`);
+      const summary = lines[lines.length - 1]!;
+      assert.equal(summary.level, 'warning');
+      const dropped = Number(/^(\d+) log lines dropped/.exec(String(summary.message))?.[1]);
+      assert.equal(dropped + lines.length - 1, 10_000, String(summary.message));
+    }, 'fnpoll-filesink-');
+  });
+
+  test('after a flood, the next line that fits is preceded by the count of those dropped', async () => {
+    await withTempDir(async (dir) => {
+      const fileSink = sink(dir, { maxQueued: 4 * 1024 });
+      const log = new Logger([fileSink]);
+      writeLines(log, 200);
+      // Let the stream write what it has; then there is room again.
+      await new Promise<void>((resolve) => {
+        const wait = (): void => (fileSink.queued === 0 ? resolve() : void setTimeout(wait, 5));
+        wait();
+      });
+      log.info('after the flood');
+      await log.close();
+      const messages = jsonLines(await readFile(join(dir, 'fnpoll.log'), 'utf8')).map((l) => String(l.message));
+      assert.match(messages[messages.length - 2]!, /^\d+ log lines dropped: the log file could not keep up$/);
+      assert.equal(messages[messages.length - 1], 'after the flood');
+      const dropped = Number(/^(\d+)/.exec(messages[messages.length - 2]!)![1]);
+      assert.equal(messages.length - 2 + dropped, 200);
+    }, 'fnpoll-filesink-');
+  });
+
   test('writes JSON lines that read back after close(), filtered by level', async () => {
     await withTempDir(async (dir) => {
       const log = new Logger([sink(join(dir, 'sub'))], { runId: 'r1' });

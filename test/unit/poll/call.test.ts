@@ -243,7 +243,7 @@ describe('callHub: BSO bookkeeping', () => {
       partialMaxAge: 0,
     });
     const partial = await inbound.open({ name: 'nodelist.z47', size: data.length, mtime: T0 }, 0);
-    partial.write(data.subarray(0, 30_000));
+    partial.write([data.subarray(0, 30_000)]);
     await partial.close();
 
     const c = await pollHub(f, hub);
