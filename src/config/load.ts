@@ -725,8 +725,9 @@ function readHubReach(report: Report, r: Reader, node: NodeConfig, poller: Polle
       return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
     }, 'a SHA-256 fingerprint (64 hex digits, colons allowed)'),
   };
-  const noTls = r.get('tls_fingerprint') ?? r.get('tls_ca');
-  if (noTls && reach.tls === 'no' && r.has('tls')) report.bad(noTls, 'is set, but tls = no');
+  // A pin or a CA for a hub called in plain binkp protects nothing: say so rather than ignore it.
+  const noTls = (reach.tlsFingerprint === undefined ? undefined : r.get('tls_fingerprint')) ?? r.get('tls_ca');
+  if (noTls && reach.tls === 'no') report.bad(noTls, 'is set, but tls = no (set tls = required)');
   if (reach.bindAddress && reach.ipFamily !== 0 && (reach.ipFamily === 4) !== isIPv4Text(reach.bindAddress)) {
     report.bad(r.get('bind_address') ?? r.get('ip_family')!, `contradicts ip_family = ${reach.ipFamily}`);
   }

@@ -733,7 +733,8 @@ tls = yes
       `${FILE}:8 [h] proxy: "ftp://x:1" is not a proxy URL (socks5://[user:pass@]host:port or http://[user:pass@]host:port)`,
     ]);
     assert.deepEqual(hub('bind_address = 10.0.0.1\nip_family = 6'), [`${FILE}:8 [h] bind_address: "10.0.0.1" contradicts ip_family = 6`]);
-    assert.deepEqual(hub('tls = no\ntls_fingerprint = ' + 'a'.repeat(64)), [`${FILE}:9 [h] tls_fingerprint: "${'a'.repeat(64)}" is set, but tls = no`]);
+    assert.deepEqual(hub('tls = no\ntls_fingerprint = ' + 'a'.repeat(64)), [`${FILE}:9 [h] tls_fingerprint: "${'a'.repeat(64)}" is set, but tls = no (set tls = required)`]);
+    assert.deepEqual(hub('tls_ca = /x.pem'), [`${FILE}:8 [h] tls_ca: "/x.pem" is set, but tls = no (set tls = required)`]);
     assert.deepEqual(problems(`${NODE}[poller]\ndns_server = resolver.example\n`), [`${FILE}:6 [poller] dns_server: "resolver.example" contains "resolver.example", which is not ip[:port]`]);
   });
 });
