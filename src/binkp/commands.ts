@@ -60,6 +60,8 @@ export function escapeName(name: string): string {
 }
 
 const HEX2 = /^[0-9a-fA-F]{2}$/;
+/** A backslash, or a character that may be one byte of a UTF-8 sequence sent unescaped. */
+const NEEDS_UNESCAPE = /[\\\u0080-\uffff]/;
 
 /**
  * Undo escaping: `\xHH` (any case), and the FSP-1011 `\HH` form that FTS-1026 §5.2 says a mailer
@@ -67,6 +69,8 @@ const HEX2 = /^[0-9a-fA-F]{2}$/;
  * UTF-8 when they form valid UTF-8, else kept as latin1.
  */
 export function unescapeName(wire: string): string {
+  // Most names are plain ASCII with nothing escaped: nothing to undo.
+  if (!NEEDS_UNESCAPE.test(wire)) return wire;
   const bytes: number[] = [];
   for (let i = 0; i < wire.length; i++) {
     const c = wire.charCodeAt(i);

@@ -8,7 +8,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { HubConfig } from '../config/types.js';
 import { DEFAULT_BINKP_PORT, DEFAULT_BINKPS_PORT } from '../config/load.js';
 import { SessionError, errorText, type FailureKind } from '../errors.js';
-import { connectReusingReads } from '../binkp/connect.js';
+import { connectReusingReads, realTimers, type Timers } from '../binkp/connect.js';
 import { isNotFound, systemDns, type DnsApi, type IpAddress } from './dns.js';
 import { race, RaceError, type Attempt } from './eyeballs.js';
 import { hostPort, lookupHub, type Candidate } from './lookup.js';
@@ -40,6 +40,8 @@ export interface DialOptions {
   /** The nodelist index file (beside the state). */
   nodelistCache?: string | undefined;
   log?: DialLog;
+  /** The connection's timers (connect_timeout, the attempt delay); real ones by default. */
+  timers?: Timers | undefined;
   /** Tests: a resolver instead of the system's, a connect function instead of node:net. */
   dns?: DnsApi;
   connect?: (address: IpAddress, port: number, bindAddress: string | undefined, reuseReads: boolean) => Attempt<Socket>;
@@ -76,7 +78,7 @@ function connectError(err: unknown, where: string, timeoutMs: number): SessionEr
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ECONNREFUSED') return new SessionError('refused', `connection to ${where} refused`, { cause: err });
   if (code === 'ETIMEDOUT' || code === 'ECONNTIMEOUT') {
-    return new SessionError('timeout', `no connection to ${where} within connect_timeout (${Math.round(timeoutMs / 1000)} s)`, { cause: err });
+    return new SessionError('timeout', `no connection to ${where} within connect_timeout (${timeoutMs / 1000} s)`, { cause: err });
   }
   return new SessionError('refused', `cannot connect to ${where}: ${errorText(err)}`, { cause: err });
 }
@@ -112,15 +114,16 @@ async function connectHost(
     throw new SessionError('dns', `${host} has no IPv${family} address (ip_family = ${family}${reach.bindAddress ? `, bind_address = ${reach.bindAddress}` : ''})`);
   }
   const attempt = opts.connect ?? tcpAttempt;
+  const timers = opts.timers ?? realTimers;
   const r = race<Socket>({
     addresses,
     delay: reach.connectAttemptDelay,
+    timers,
     connect: (a) => attempt(a, port, reach.bindAddress, !tls),
     onAttempt: (a) => log.debug(`connecting to ${hostPort(a.address, port)}${a.address === host ? '' : ` (${host})`}`),
   });
-  const timer = setTimeout(
-    () => r.abort(new SessionError('timeout', `no connection to ${where} within connect_timeout (${Math.round(opts.connectTimeout / 1000)} s)`)),
-    opts.connectTimeout,
+  const cancelTimeout = timers.set(opts.connectTimeout, () =>
+    r.abort(new SessionError('timeout', `no connection to ${where} within connect_timeout (${opts.connectTimeout / 1000} s)`)),
   );
   try {
     const { value, address } = await r.result;
@@ -135,7 +138,7 @@ async function connectHost(
     }
     throw err;
   } finally {
-    clearTimeout(timer);
+    cancelTimeout();
   }
 }
 
@@ -207,6 +210,7 @@ async function connectOnce(
     socket,
     { host: c.host, where: hostPort(c.host, t.port), ca: reach.tlsCa, fingerprint: reach.tlsFingerprint, insecure: reach.tlsInsecure },
     opts.connectTimeout,
+    opts.timers ?? realTimers,
   );
   tlsSocket.setNoDelay(true);
   return { socket: tlsSocket, address };

@@ -6,6 +6,7 @@
  * (nodejs/node#52216, FTN-NOTES §9). Pure apart from the `connect` and timer functions passed in.
  */
 import type { IpAddress } from './dns.js';
+import { realTimers, type Timers } from '../binkp/connect.js';
 
 /** One attempt in flight: resolves with the connection, rejects when it fails. */
 export interface Attempt<T> {
@@ -14,21 +15,12 @@ export interface Attempt<T> {
   cancel(): void;
 }
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 export interface RaceOptions<T> {
   addresses: IpAddress[];
   /** RFC 8305 §5 "Connection Attempt Delay". */
   delay: number;
   connect(address: IpAddress): Attempt<T>;
+  /** The connection's timers (connect.ts), so tests drive the delay on a manual clock. */
   timers?: Timers;
   /** Told when an attempt starts (for the debug log). */
   onAttempt?(address: IpAddress): void;
@@ -69,7 +61,7 @@ export function race<T>(opts: RaceOptions<T>): { result: Promise<{ value: T; add
   const queue = interleave(opts.addresses);
   const running = new Map<IpAddress, Attempt<T>>();
   const errors: { address: IpAddress; error: unknown }[] = [];
-  let timer: unknown;
+  let cancelTimer: (() => void) | undefined;
   let settled = false;
   let resolveRace!: (v: { value: T; address: IpAddress }) => void;
   let rejectRace!: (e: Error) => void;
@@ -80,14 +72,14 @@ export function race<T>(opts: RaceOptions<T>): { result: Promise<{ value: T; add
 
   const finish = (): void => {
     settled = true;
-    if (timer !== undefined) timers.clearTimeout(timer);
+    cancelTimer?.();
     for (const a of running.values()) a.cancel();
     running.clear();
   };
 
   const startNext = (): void => {
-    if (timer !== undefined) timers.clearTimeout(timer);
-    timer = undefined;
+    cancelTimer?.();
+    cancelTimer = undefined;
     const address = queue.shift();
     if (!address) {
       if (running.size === 0 && !settled) {
@@ -118,7 +110,7 @@ export function race<T>(opts: RaceOptions<T>): { result: Promise<{ value: T; add
         startNext();
       },
     );
-    if (queue.length) timer = timers.setTimeout(startNext, opts.delay);
+    if (queue.length) cancelTimer = timers.set(opts.delay, startNext);
   };
 
   startNext();

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { SessionError, errorText } from '../errors.js';
+import type { Timers } from '../binkp/connect.js';
 
 export interface TlsOptions {
   /** The name the certificate must carry (the host we looked up; not an IP's reverse name). */
@@ -43,7 +44,7 @@ export class NoTlsError extends SessionError {
  * Wrap a connected socket in TLS and wait for the handshake. Rejects with SessionError kind `tls`
  * (verification failed, or no TLS there: code ENOTLS) or `fingerprint` (the pin does not match).
  */
-export async function startTls(socket: Socket, opts: TlsOptions, timeoutMs: number): Promise<TLSSocket> {
+export async function startTls(socket: Socket, opts: TlsOptions, timeoutMs: number, timers: Timers): Promise<TLSSocket> {
   const ca = opts.ca ? await readFile(opts.ca).catch((err) => {
     throw new SessionError('tls', `cannot read tls_ca ${opts.ca}: ${errorText(err)}`, { cause: err });
   }) : undefined;
@@ -61,15 +62,15 @@ export async function startTls(socket: Socket, opts: TlsOptions, timeoutMs: numb
       // nothing is sent on the connection before that.
       rejectUnauthorized: false,
     });
-    const timer = setTimeout(() => fail(new SessionError('timeout', `TLS handshake with ${opts.where} timed out`)), timeoutMs);
+    const cancelTimer = timers.set(timeoutMs, () => fail(new SessionError('timeout', `TLS handshake with ${opts.where} timed out`)));
     const fail = (err: SessionError): void => {
-      clearTimeout(timer);
+      cancelTimer();
       t.destroy();
       socket.destroy();
       reject(err);
     };
     t.once('secureConnect', () => {
-      clearTimeout(timer);
+      cancelTimer();
       const cert = t.getPeerCertificate();
       const actual = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : '';
       if (pinned) {

@@ -9,8 +9,9 @@ import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
-import { runSession } from '../binkp/connect.js';
+import { runSession, type Timers } from '../binkp/connect.js';
 import { openFileSource } from '../bso/source.js';
+import { shownText } from '../binkp/untrusted.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
 import { nodeBase, scanNode, confirmSent, finishFlowFile, type OutboundItem } from '../bso/outbound.js';
 import { Inbound } from '../bso/inbound.js';
@@ -33,6 +34,8 @@ export interface CallOptions {
   /** Called when the session starts, so a run can abort or drain it (signals, run_timeout). */
   onSession?: (session: CallerSession) => void;
   now?: () => number;
+  /** The connection's timers (connect_timeout, idle_timeout, session_timeout); real ones by default. */
+  timers?: Timers;
 }
 
 export interface CallResult {
@@ -109,6 +112,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       connectTimeout: config.poller.connectTimeout,
       dnsServers: config.poller.dnsServers,
       nodelistCache: nodelistCacheFile(config),
+      timers: opts.timers,
       log: { debug: (m) => log.debug(m, undefined, 'protocol'), info: (m) => log.info(m, undefined, 'protocol'), warn: (m) => log.warn(m, undefined, 'protocol') },
     });
     socket = dialed.socket;
@@ -121,7 +125,8 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       minFree: config.poller.minFree,
       partialMaxAge: config.poller.partialMaxAge,
       now,
-      warn: (m) => log.warn(m, undefined, 'transfer'),
+      // Its warnings quote the names the hub sent.
+      warn: (m) => log.warn(shownText(m, 1000), undefined, 'transfer'),
     });
 
     const env: SessionEnv = {
@@ -200,7 +205,10 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
       logEnabled: (level) => log.enabled(level),
     });
     opts.onSession?.(session);
-    const s = await runSession(session, socket, { throttle: buckets.length ? new Throttle(buckets) : undefined });
+    const s = await runSession(session, socket, {
+      throttle: buckets.length ? new Throttle(buckets) : undefined,
+      ...(opts.timers ? { timers: opts.timers } : {}),
+    });
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,
     // or the request would be lost.

@@ -1,43 +1,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { interleave, race, RaceError, type Attempt, type Timers } from '../../../src/net/eyeballs.js';
+import { interleave, race, RaceError, type Attempt } from '../../../src/net/eyeballs.js';
+import { ManualClock } from '../../helpers/clock.js';
 import type { IpAddress } from '../../../src/net/dns.js';
-
-/** A manual clock: timers fire only when the test advances time. */
-class FakeTimers implements Timers {
-  now = 0;
-  private list: { at: number; fn: () => void; id: number }[] = [];
-  private next = 1;
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.list.push({ at: this.now + ms, fn, id });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.list = this.list.filter((t) => t.id !== h);
-  }
-  async advance(ms: number): Promise<void> {
-    const end = this.now + ms;
-    for (;;) {
-      this.list.sort((a, b) => a.at - b.at);
-      const t = this.list[0];
-      if (!t || t.at > end) break;
-      this.list.shift();
-      this.now = t.at;
-      t.fn();
-      await flush();
-    }
-    this.now = end;
-    await flush();
-  }
-}
 
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
 /** Attempts the test settles by hand. */
 class Dialer {
   readonly started: { address: string; at: number; resolve: (v: string) => void; reject: (e: Error) => void; cancelled: boolean }[] = [];
-  constructor(private readonly timers: FakeTimers) {}
+  constructor(private readonly timers: ManualClock) {}
   connect = (a: IpAddress): Attempt<string> => {
     let resolve!: (v: string) => void;
     let reject!: (e: Error) => void;
@@ -45,7 +17,7 @@ class Dialer {
       resolve = res;
       reject = rej;
     });
-    const rec = { address: a.address, at: this.timers.now, resolve, reject, cancelled: false };
+    const rec = { address: a.address, at: this.timers.now(), resolve, reject, cancelled: false };
     this.started.push(rec);
     return { done, cancel: () => (rec.cancelled = true) };
   };
@@ -69,7 +41,7 @@ describe('interleave (RFC 8305 §4)', () => {
 
 describe('race (RFC 8305 §5)', () => {
   test('a black-holed IPv6 does not hold up IPv4: the next attempt starts after the delay', async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualClock(0);
     const d = new Dialer(timers);
     const { result } = race({ addresses: [v6('2001:db8::1'), v4('127.0.0.1')], delay: 250, connect: d.connect, timers });
     await flush();
@@ -84,7 +56,7 @@ describe('race (RFC 8305 §5)', () => {
   });
 
   test('a slow first attempt is not abandoned when the delay passes: it may still win', async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualClock(0);
     const d = new Dialer(timers);
     const { result } = race({ addresses: [v6('far'), v4('farther')], delay: 250, connect: d.connect, timers });
     await timers.advance(250);
@@ -96,7 +68,7 @@ describe('race (RFC 8305 §5)', () => {
   });
 
   test('a failure starts the next attempt at once', async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualClock(0);
     const d = new Dialer(timers);
     const { result } = race({ addresses: [v4('a'), v4('b')], delay: 250, connect: d.connect, timers });
     await flush();
@@ -108,7 +80,7 @@ describe('race (RFC 8305 §5)', () => {
   });
 
   test('all failed: RaceError with every error in order; abort ends the race', async () => {
-    const timers = new FakeTimers();
+    const timers = new ManualClock(0);
     const d = new Dialer(timers);
     const { result } = race({ addresses: [v4('a'), v4('b')], delay: 250, connect: d.connect, timers });
     await flush();

@@ -21,6 +21,7 @@ import { addressKey } from '../../../src/ftn/address.js';
 import { Cmd } from '../../../src/binkp/commands.js';
 import { ScriptedHub, describeFrames, findFrame, type HubFile, type HubSessionLog, type ScriptedHubOptions } from '../../../src/demo/hub.js';
 import { TestNode, pseudoRandomBytes, type HubSection, type NodeOptions } from '../../helpers/node.js';
+import { ManualClock, until } from '../../helpers/clock.js';
 
 const HUB_ADDRESS = '2:5020/1@fidonet';
 /** 2:5020/1 → 139c0001 (FTS-5005 §2.1). */
@@ -71,10 +72,10 @@ interface Called {
   sink: MemorySink;
 }
 
-async function poll(f: Fixture): Promise<Called> {
+async function poll(f: Fixture, clock?: ManualClock): Promise<Called> {
   const sink = new MemorySink('debug');
   const keeper = new FlagKeeper({ staleAge: f.config.poller.staleFlagAge });
-  const r = await callHub(f.hub, { config: f.config, log: new Logger([sink]), keeper });
+  const r = await callHub(f.hub, { config: f.config, log: new Logger([sink]), keeper, ...(clock ? { timers: clock, now: clock.now } : {}) });
   assert.deepEqual(keeper.held(), [], 'callHub left flags held');
   return { r, sink };
 }
@@ -406,7 +407,12 @@ describe('callHub: connection failures and timeouts', () => {
     const deaf = await deafPort();
     try {
       const f = await makeNode(deaf.port, {}, { poller: { connect_timeout: '0.3' } });
-      const c = await poll(f);
+      const clock = new ManualClock();
+      const polling = poll(f, clock);
+      await until(() => clock.pending.length > 0, 'the connect timer');
+      assert.deepEqual(clock.pending, [300]);
+      await clock.advance(300);
+      const c = await polling;
       assert.equal(c.r.status, 'failed');
       assert.equal(c.r.kind, 'timeout', c.r.message);
       assert.match(c.r.message, /connect_timeout/);
@@ -419,7 +425,12 @@ describe('callHub: connection failures and timeouts', () => {
   test('idle_timeout from the config: a hub that never answers M_PWD', T, async () => {
     const hub = await startHub({ stallAfter: 'pwd' });
     const f = await makeNode(hub.port, {}, { poller: { idle_timeout: '0.3' } });
-    const c = await pollHub(f, hub);
+    const clock = new ManualClock();
+    const n = hub.sessions.length + 1;
+    const polling = poll(f, clock);
+    await until(() => findFrame(hub.sessions[n - 1] ?? ({ frames: [] } as never), 'in', 'M_PWD') >= 0, 'our M_PWD at the hub');
+    await clock.advance(300);
+    const c = await polling;
     assert.equal(c.r.status, 'failed');
     assert.equal(c.r.kind, 'timeout');
     assert.match(c.r.message, /idle_timeout/);
@@ -429,7 +440,12 @@ describe('callHub: connection failures and timeouts', () => {
   test('session_timeout from the config', T, async () => {
     const hub = await startHub({ stallAfter: 'pwd' });
     const f = await makeNode(hub.port, {}, { poller: { idle_timeout: '30', session_timeout: '0.3' } });
-    const c = await pollHub(f, hub);
+    const clock = new ManualClock();
+    const n = hub.sessions.length + 1;
+    const polling = poll(f, clock);
+    await until(() => findFrame(hub.sessions[n - 1] ?? ({ frames: [] } as never), 'in', 'M_PWD') >= 0, 'our M_PWD at the hub');
+    await clock.advance(300);
+    const c = await polling;
     assert.equal(c.r.kind, 'timeout');
     assert.match(c.r.message, /session_timeout/);
   });
