@@ -76,7 +76,13 @@ export type FailureKind =
   | 'busy'
   | 'protocol'
   | 'io'
-  | 'aborted';
+  | 'aborted'
+  // Issue 12 (src/net/): why a hub could not be reached.
+  | 'nodelist'
+  | 'tls'
+  | 'fingerprint'
+  | 'proxy'
+  | 'proxy_auth';
 
 /**
  * A binkp session failed. `kind` classifies it for backoff; `remote` is the hub's M_ERR/M_BSY text.

@@ -36,8 +36,22 @@ function have(cmd) {
 
 function ensurePeers() {
   // systemd-analyze checks the shipped units, man finds the page of an `npm i -g` (install test);
-  // faketime moves the clock (disk and clock suite).
-  const wanted = { binkd: 'binkd', crashmail: 'crashmail', promtool: 'prometheus', 'systemd-analyze': 'systemd', man: 'man-db', faketime: 'faketime' };
+  // faketime moves the clock (disk and clock suite); reaching hubs (issue 12): DNS, binkps in front
+  // of binkd, SOCKS5, certificates, a netns.
+  const wanted = {
+    binkd: 'binkd',
+    crashmail: 'crashmail',
+    promtool: 'prometheus',
+    'systemd-analyze': 'systemd',
+    man: 'man-db',
+    faketime: 'faketime',
+    dnsmasq: 'dnsmasq-base',
+    stunnel4: 'stunnel4',
+    danted: 'dante-server',
+    openssl: 'openssl',
+    ip: 'iproute2',
+    useradd: 'passwd',
+  };
   const missing = Object.entries(wanted).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg);
   if (missing.length === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

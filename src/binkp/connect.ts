@@ -3,16 +3,16 @@
  * Duplex (TCP here; TLS or a proxy tunnel plug in the same way): it decodes the hub's bytes into
  * frames, writes the session's frames with coalescing and backpressure, runs the session's timers,
  * applies the bandwidth limit both ways, and closes so that our last frame (an M_ERR) arrives.
- * `dialTcp()` makes the TCP connection; nothing else here knows it is TCP.
+ * The connection itself comes from src/net/dial.ts (lookup, happy eyeballs, TLS, proxies).
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type Socket, type TcpNetConnectOpts } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FrameDecoder } from './frame.js';
 import { inflatePlzFrame } from './plz.js';
 import type { CryptKeys } from './crypt.js';
 import type { CallerSession, Established, SessionLink, SessionResult, SessionTimer } from './session.js';
 import type { Throttle } from './throttle.js';
-import { SessionError, errorText } from '../errors.js';
+import { errorText } from '../errors.js';
 
 /** A timer source: `set` returns a cancel function. Tests pass a fake clock's. */
 export interface Timers {
@@ -36,7 +36,7 @@ export interface RunOptions {
 const READ_BUFFER_BYTES = 256 * 1024;
 
 /**
- * Sockets made by dialTcp() read into one reused buffer (net's `onread`) instead of a fresh one
+ * Sockets made by connectReusingReads() read into one reused buffer (net's `onread`) instead of a fresh one
  * per read: 200 MB received is then no longer 200 MB of garbage. Their reads reach the link
  * through here; any other Duplex (TLS, a proxy tunnel) emits 'data' as usual.
  */
@@ -111,7 +111,12 @@ class StreamLink implements SessionLink {
     });
     const reused = reusedReads.get(stream);
     if (reused) reused.attach((chunk) => this.received(chunk));
-    else stream.on('data', (chunk: Buffer) => this.received(chunk));
+    else {
+      stream.on('data', (chunk: Buffer) => this.received(chunk));
+      // A proxy tunnel hands its socket over paused, holding the bytes that followed its handshake
+      // (src/net/proxy.ts); an explicitly paused stream does not start flowing by itself.
+      stream.resume();
+    }
     stream.on('end', () => session.remoteClosed());
     // An error (e.g. a reset right after the hub's M_ERR) is judged like a close: frames that
     // already arrived are handled first, so the hub's own words are not lost.
@@ -276,57 +281,21 @@ export async function runSession(session: CallerSession, stream: Duplex, opts: R
   return result;
 }
 
-/** Where a connection attempt goes. */
-export interface DialTarget {
-  host: string;
-  port: number;
-}
-
-function dialError(err: NodeJS.ErrnoException, target: DialTarget): SessionError {
-  const where = `${target.host}:${target.port}`;
-  switch (err.code) {
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EAI_NONAME':
-    case 'EAI_FAIL':
-      return new SessionError('dns', `cannot resolve ${target.host}: ${err.code}`, { cause: err });
-    case 'ECONNREFUSED':
-      return new SessionError('refused', `connection to ${where} refused`, { cause: err });
-    case 'ETIMEDOUT':
-      return new SessionError('timeout', `connection to ${where} timed out`, { cause: err });
-    default:
-      return new SessionError('refused', `cannot connect to ${where}: ${errorText(err)}`, { cause: err });
-  }
-}
-
-/** TCP connect bounded by `timeoutMs`. */
-export function dialTcp(target: DialTarget, timeoutMs: number, timers: Timers = realTimers): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const reader = new ReusedReader();
-    const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-    const socket = netConnect({
-      host: target.host,
-      port: target.port,
-      // Each read is handled before the next one reuses the buffer: the session copies what it
-      // keeps (frames queued behind an env call, data for zlib; command payloads, CRYPT input and
-      // PLZ frames are copied by the decoder).
-      onread: { buffer, callback: (n: number, buf: Uint8Array) => reader.read(Buffer.from(buf.buffer, buf.byteOffset, n)) },
-    });
-    reusedReads.set(socket, reader);
-    const cancelTimer = timers.set(timeoutMs, () => {
-      socket.destroy();
-      reject(new SessionError('timeout', `no connection to ${target.host}:${target.port} within connect_timeout (${timeoutMs / 1000} s)`));
-    });
-    socket.once('connect', () => {
-      cancelTimer();
-      socket.removeAllListeners('error');
-      socket.setNoDelay(true);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      cancelTimer();
-      socket.destroy();
-      reject(dialError(err, target));
-    });
+/**
+ * A plain TCP connection whose reads go into one reused buffer (see `reusedReads`); src/net/dial.ts
+ * makes its plain-binkp attempts with it. Not for a socket that TLS will wrap: TLS reads the
+ * connection itself.
+ */
+export function connectReusingReads(opts: TcpNetConnectOpts): Socket {
+  const reader = new ReusedReader();
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const socket = netConnect({
+    ...opts,
+    // Each read is handled before the next one reuses the buffer: the session copies what it
+    // keeps (frames queued behind an env call, data for zlib; command payloads, CRYPT input and
+    // PLZ frames are copied by the decoder).
+    onread: { buffer, callback: (n: number, buf: Uint8Array) => reader.read(Buffer.from(buf.buffer, buf.byteOffset, n)) },
   });
+  reusedReads.set(socket, reader);
+  return socket;
 }

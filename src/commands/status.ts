@@ -12,7 +12,14 @@ export async function commandStatus(flags: GlobalFlags, io: Io, selector?: strin
   const { statusRows, statusJson, formatStatusTable, formatStatusDetail } = await import('../poll/status.js');
   const now = Date.now();
   const { state, plan, queued } = await planReadOnly(config, hubs, now, { warn: (m) => io.err(`fnpoll: warning: ${m}\n`) });
-  const rows = statusRows(plan, state, queued, now);
+  // Issue 12: where each hub resolves to, without network (config, nodelist); DNS is asked when called.
+  const { lookupHub, resolutionText, nodelistCacheFile } = await import('../net/lookup.js');
+  const hosts = new Map<string, string>();
+  for (const hub of hubs) {
+    const r = await lookupHub(hub, { offline: true, dns: () => Promise.reject(new Error('offline')), nodelistCache: nodelistCacheFile(config) });
+    hosts.set(hub.key, resolutionText(hub, r));
+  }
+  const rows = statusRows(plan, state, queued, now, hosts);
   if (selector !== undefined) {
     const { hubStats, formatRecent } = await import('./stats.js');
     const recent = hubStats(hubs[0]!, state).recent;

@@ -147,11 +147,13 @@ export function hubLines(hubs: readonly HubConfig[]): string[] {
   const nameWidth = Math.max(0, ...hubs.map((h) => h.name.length));
   const addrWidth = Math.max(0, ...hubs.map((h) => formatAddress(h.address).length));
   return hubs.map((h) => {
-    const host = isIPv6(h.host) ? `[${h.host}]` : h.host;
+    const where = h.reach.hosts.length
+      ? h.reach.hosts.map((x) => `${isIPv6(x.host) ? `[${x.host}]` : x.host}:${x.port ?? h.port}`).join(';')
+      : `lookup ${h.reach.lookup.join(',')}`;
     return [
       h.name.padEnd(nameWidth),
       formatAddress(h.address).padEnd(addrWidth),
-      `binkp ${host}:${h.port}`,
+      `${h.reach.tls === 'no' ? 'binkp' : h.reach.tls === 'yes' ? 'binkps (or binkp)' : 'binkps'} ${where}${h.reach.proxy ? ` via ${h.reach.proxy.label}` : ''}`,
       `cram=${h.useCram ? 'yes' : 'no'} nr=${h.nrMode ? 'yes' : 'no'}`,
       `poll every ${formatExactDuration(h.pollFrequency)}`,
       h.password === undefined ? 'no password' : 'password set',

@@ -17,7 +17,10 @@ import { MAX_CONFIG_BYTES, NotTextFileError, readTextFileStatSync } from '../tex
 import { addressKey, formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
 import { formatExactDuration } from '../format.js';
 import { findSection, parseIni, type IniDocument, type IniEntry, type IniSection } from './ini.js';
-import type { Config, ExtensionConfig, HubConfig, LogLevel, NodeConfig, PerformanceConfig, PollerConfig } from './types.js';
+import type {
+  Config, ExtensionConfig, HubConfig, HubReach, IpFamily, LogLevel, LookupSource, NodeConfig, PerformanceConfig, PollerConfig, ProxySpec,
+  ReachDefaults, TlsMode,
+} from './types.js';
 import {
   BOOL_FORMS,
   DURATION_FORMS,
@@ -33,6 +36,8 @@ export const DEFAULT_CONFIG_PATH = '/etc/fnpoll/fnpoll.ini';
 export const DEFAULT_STATE_FILE = '/var/lib/fnpoll/state.json';
 /** FTS-1026 §3: the IANA-registered binkp port. */
 export const DEFAULT_BINKP_PORT = 24554;
+/** binkps (binkp over TLS from the first byte): the port Synchronet's BinkIT answers on (FTN-NOTES §9). */
+export const DEFAULT_BINKPS_PORT = 24553;
 /** FTS-1026 §4: the DATA part of a frame is at most 32767 octets. */
 export const MAX_FRAME_DATA = 32767;
 export const MAX_CONNECTIONS_LIMIT = 256;
@@ -82,7 +87,11 @@ const RESERVED_SECTIONS = ['node', 'poller', 'daemon', 'logging', 'performance']
 
 const NODE_KEYS = [
   'address', 'aka', 'system', 'name', 'sysop', 'location', 'nodeinfo',
-  'outbound', 'inbound', 'inbound_insecure', 'temp_inbound', 'inbound_mode', 'networks',
+  'outbound', 'inbound', 'inbound_insecure', 'temp_inbound', 'inbound_mode', 'networks', 'nodelist',
+];
+/** Issue 12: how hubs are reached; in [poller] as defaults, in a hub section for that hub. */
+const REACH_KEYS = [
+  'lookup', 'dns_root', 'connect_attempt_delay', 'ip_family', 'tls', 'tls_ca', 'tls_insecure', 'proxy', 'bind_address',
 ];
 /** libftn's [daemon] keys that mean nothing to a cron-driven poller. */
 const IGNORED_POLLER_KEYS: Readonly<Record<string, string>> = {
@@ -95,7 +104,8 @@ const POLLER_KEYS = [
   'connect_timeout', 'idle_timeout', 'session_timeout', 'run_timeout', 'retry_base', 'retry_max',
   'max_retries', 'hold_time', 'shutdown_grace', 'stale_flag_age', 'partial_max_age', 'minfree',
   'binkd_try_files', 'fsync', 'warn_after', 'crit_after', 'on_success', 'on_failure', 'hook_timeout',
-  'strict_permissions', ...Object.keys(IGNORED_POLLER_KEYS),
+  'strict_permissions', 'dns_server', ...REACH_KEYS,
+  ...Object.keys(IGNORED_POLLER_KEYS),
   // issue 14: once per run
   'on_run_end',
 ];
@@ -128,6 +138,7 @@ export const HUB_KEYS = [
   'address', 'poll_frequency', 'use_cram', 'nr_mode', 'outbound', 'retry_base', 'retry_max',
   'max_retries', 'hold_time', 'bandwidth_limit', 'on_success', 'on_failure',
   ...EXTENSION_KEYS,
+  ...REACH_KEYS, 'nodelist', 'tls_fingerprint',
 ];
 /** Keys whose presence makes a section clearly meant as a hub (not a typo of a reserved name). */
 const HUB_MARKER_KEYS = ['hub_address', 'hub', 'binkp', 'hub_hostname'];
@@ -488,6 +499,7 @@ function readNode(report: Report, doc: IniDocument, sections: IniSection[], base
         (m & 0o600) === 0o600 ? undefined : 'must let the owner read and write (6xx)',
       ) ?? NODE_DEFAULTS.inboundMode,
     networks,
+    nodelist: r.path(['nodelist'], baseDir),
   };
   r.finish();
   return result;
@@ -576,6 +588,8 @@ function readPoller(report: Report, sections: IniSection[], logging: IniSection[
     onFailure: r.string(['on_failure']),
     hookTimeout: r.duration(['hook_timeout']) ?? D.hookTimeout,
     strictPermissions: r.bool(['strict_permissions']) ?? D.strictPermissions,
+    reach: readReach(report, r, REACH_DEFAULTS, baseDir),
+    dnsServers: readDnsServers(report, r),
   };
   r.finish();
   lg.finish();
@@ -655,7 +669,8 @@ function readHub(
     else report.bad(addressSlot, 'is not an FTN address');
   }
 
-  const { host, port } = readHostPort(report, r);
+  const reach = readHubReach(report, r, node, poller, baseDir);
+  const { host, port } = readHostPort(report, r, reach);
 
   const password = r.string(['password', 'binkp_password']);
   // issue 14: a password with ` #` or ` ;` in it is silently cut there; say so, without echoing it.
@@ -696,6 +711,7 @@ function readHub(
     onSuccess: r.string(['on_success']) ?? poller.onSuccess,
     onFailure: r.string(['on_failure']) ?? poller.onFailure,
     extensions: readExtensions(r, performance.extensions),
+    reach,
     line: section.line,
   };
   if (hub.ourAddresses.length === 0) {
@@ -716,53 +732,167 @@ function readHub(
 
 /**
  * `hub_hostname` + `hub_port`, or libftn's `binkp = host[:port]` (`[v6addr]:port` for IPv6; a
- * bare IPv6 address has no port). Exactly one of the two forms must give the host.
+ * bare IPv6 address has no port). Either may list several hosts, tried in order
+ * (`h1;h2:24555;[2001:db8::1]`), or be `*`: then `lookup` finds the host (nodelist, DNS), as it
+ * does when neither is set. `host`/`port` are the first host, for one-line displays.
  */
-function readHostPort(report: Report, r: Reader): { host: string; port: number } {
+function readHostPort(report: Report, r: Reader, reach: HubReach): { host: string; port: number } {
   const binkp = r.get('binkp');
   const hostSlot = r.get('hub_hostname');
   const portSlot = r.get('hub_port');
-  let host = '';
-  let port: number | undefined;
+  const defaultPort = reach.tls === 'no' ? DEFAULT_BINKP_PORT : DEFAULT_BINKPS_PORT;
+  const portText = portSlot?.entry.value;
+  const hubPort = portText === undefined ? undefined : parsePort(portText);
+  if (portSlot && hubPort === undefined) report.bad(portSlot, 'is not a port (1..65535)');
+  reach.port = hubPort;
 
   if (binkp && hostSlot) {
     report.bad(binkp, `conflicts with hub_hostname (line ${hostSlot.entry.line}): set one of them`);
-    return { host, port: DEFAULT_BINKP_PORT };
+    return { host: '', port: defaultPort };
   }
-  if (binkp) {
-    const parsed = splitHostPort(binkp.entry.value.trim());
-    if ('error' in parsed) report.bad(binkp, parsed.error);
-    else {
-      host = parsed.host;
-      if (parsed.port !== undefined) {
-        port = parsePort(parsed.port);
-        if (port === undefined) report.bad(binkp, `has port "${parsed.port}", which is not a port (1..65535)`);
-        if (portSlot) report.bad(portSlot, `conflicts with the port in binkp (line ${binkp.entry.line}): set one of them`);
-      }
+  const slot = binkp ?? hostSlot;
+  if (!slot) {
+    if (!reach.lookup.some((s) => s !== 'config')) {
+      r.required(['hub_hostname'], 'required when lookup is config only, or binkp = host[:port]');
     }
-  } else if (hostSlot) {
-    let text = hostSlot.entry.value.trim();
-    // Accept `[v6addr]` here too, as written in URLs.
-    const bracketed = /^\[([^\]]*)\]$/.exec(text);
-    if (bracketed) text = bracketed[1]!;
-    if (isIPv6Text(text) || isHostName(text)) host = text;
-    else if (/^[^:]+:[^:]*$/.test(text)) {
-      report.bad(hostSlot, 'is not a host name (put the port in hub_port, or write binkp = host:port)');
-    } else report.bad(hostSlot, 'is not a host name or IP address');
-  } else {
-    r.required(['hub_hostname'], 'required, or binkp = host[:port]');
+    return { host: '*', port: hubPort ?? defaultPort };
   }
-
-  if (port === undefined && portSlot && !(binkp && splitHasPort(binkp.entry.value))) {
-    port = parsePort(portSlot.entry.value);
-    if (port === undefined) report.bad(portSlot, 'is not a port (1..65535)');
+  const text = slot.entry.value.trim();
+  if (text === '*') return { host: '*', port: hubPort ?? defaultPort };
+  const items = text.split(/\s*[;,]\s*/).filter((t) => t !== '');
+  for (const item of items) {
+    const parsed = splitHostPort(item);
+    if ('error' in parsed) {
+      if (items.length > 1) report.bad(slot, `contains "${item}", which is not host[:port]`);
+      else report.bad(slot, slot === binkp ? parsed.error : 'is not a host name or IP address');
+      continue;
+    }
+    let port: number | undefined;
+    if (parsed.port !== undefined) {
+      port = parsePort(parsed.port);
+      if (port === undefined) report.bad(slot, `has port "${parsed.port}", which is not a port (1..65535)`);
+      else if (portSlot && slot === binkp) report.bad(portSlot, `conflicts with the port in binkp (line ${binkp.entry.line}): set one of them`);
+    }
+    reach.hosts.push({ host: parsed.host, port: port ?? hubPort });
   }
-  return { host, port: port ?? DEFAULT_BINKP_PORT };
+  const first = reach.hosts[0];
+  return { host: first?.host ?? '', port: first?.port ?? defaultPort };
 }
 
-function splitHasPort(text: string): boolean {
-  const parsed = splitHostPort(text.trim());
-  return !('error' in parsed) && parsed.port !== undefined;
+// ---------------------------------------------------------------------------------------------
+// Issue 12: reaching hubs. [poller] holds the defaults, a hub section overrides them.
+
+export const REACH_DEFAULTS: ReachDefaults = {
+  lookup: ['config', 'nodelist', 'dns'],
+  // FTS-5004: the root under which every FidoNet node has a name.
+  dnsRoot: 'binkp.net',
+  // RFC 8305 §5: "Connection Attempt Delay", 250 ms recommended.
+  connectAttemptDelay: 250,
+  ipFamily: 0,
+  tls: 'no',
+  tlsCa: undefined,
+  tlsInsecure: false,
+  proxy: undefined,
+  bindAddress: undefined,
+};
+
+const LOOKUP_SOURCES: readonly LookupSource[] = ['config', 'nodelist', 'dns'];
+const TLS_MODES: readonly TlsMode[] = ['no', 'yes', 'required'];
+
+function readReach(report: Report, r: Reader, d: ReachDefaults, baseDir: string): ReachDefaults {
+  const lookup = r.convert(
+    ['lookup'],
+    (t) => {
+      const list = splitList(t.toLowerCase()) as LookupSource[];
+      const ok = list.length > 0 && list.every((x) => LOOKUP_SOURCES.includes(x)) && new Set(list).size === list.length;
+      return ok ? list : undefined;
+    },
+    'a list of lookup sources (config, nodelist, dns; each at most once)',
+  );
+  const dnsRoot = r.convert(['dns_root'], (t) => {
+    const root = t.trim().replace(/^\.+|\.+$/g, '');
+    return isHostName(root) && !isIPv4Text(root) ? root.toLowerCase() : undefined;
+  }, 'a domain name (binkp.net)');
+  const tls = r.convert(['tls'], (t) => {
+    const word = t.trim().toLowerCase();
+    const bool = tryParseBool(word);
+    return TLS_MODES.find((m) => m === word) ?? (bool === undefined ? undefined : bool ? 'yes' : 'no');
+  }, 'a TLS mode (no, yes, required)');
+  const bindAddress = r.convert(['bind_address'], (t) => {
+    const a = t.trim().replace(/^\[(.*)\]$/, '$1');
+    return isIPv4Text(a) || isIPv6Text(a) ? a : undefined;
+  }, 'an IP address');
+  return {
+    lookup: lookup ?? d.lookup,
+    dnsRoot: dnsRoot ?? d.dnsRoot,
+    // RFC 8305 §8: at least 10 ms, and no more than 2 s.
+    connectAttemptDelay: r.convert(['connect_attempt_delay'], tryParseShortDuration, 'a duration (250ms, 0.5s)', inRange(10, 2000)) ?? d.connectAttemptDelay,
+    ipFamily: r.convert(['ip_family'], (t) => ({ '4': 4, '6': 6, any: 0 } as Record<string, IpFamily>)[t.trim().toLowerCase()], 'an IP family (4, 6, any)') ?? d.ipFamily,
+    tls: tls ?? d.tls,
+    tlsCa: r.path(['tls_ca'], baseDir) ?? d.tlsCa,
+    tlsInsecure: r.bool(['tls_insecure']) ?? d.tlsInsecure,
+    proxy: r.convert(['proxy'], parseProxy, 'a proxy URL (socks5://[user:pass@]host:port or http://[user:pass@]host:port)') ?? d.proxy,
+    bindAddress: bindAddress ?? d.bindAddress,
+  };
+}
+
+function readHubReach(report: Report, r: Reader, node: NodeConfig, poller: PollerConfig, baseDir: string): HubReach {
+  const reach: HubReach = {
+    ...readReach(report, r, poller.reach, baseDir),
+    hosts: [],
+    nodelist: r.path(['nodelist'], baseDir) ?? node.nodelist,
+    tlsFingerprint: r.convert(['tls_fingerprint'], (t) => {
+      const hex = t.trim().toLowerCase().replace(/^sha256:/, '').replace(/:/g, '');
+      return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
+    }, 'a SHA-256 fingerprint (64 hex digits, colons allowed)'),
+  };
+  // A pin or a CA for a hub called in plain binkp protects nothing: say so rather than ignore it.
+  const noTls = (reach.tlsFingerprint === undefined ? undefined : r.get('tls_fingerprint')) ?? r.get('tls_ca');
+  if (noTls && reach.tls === 'no') report.bad(noTls, 'is set, but tls = no (set tls = required)');
+  if (reach.bindAddress && reach.ipFamily !== 0 && (reach.ipFamily === 4) !== isIPv4Text(reach.bindAddress)) {
+    report.bad(r.get('bind_address') ?? r.get('ip_family')!, `contradicts ip_family = ${reach.ipFamily}`);
+  }
+  return reach;
+}
+
+/** `dns_server = 127.0.0.1:5353, [::1]:53`: the resolvers for SRV, A and AAAA. */
+function readDnsServers(report: Report, r: Reader): string[] | undefined {
+  const slot = r.get('dns_server');
+  if (!slot) return undefined;
+  const out: string[] = [];
+  for (const item of splitList(slot.entry.value)) {
+    const parsed = splitHostPort(item);
+    const ok = !('error' in parsed) && (isIPv4Text(parsed.host) || isIPv6Text(parsed.host)) && (parsed.port === undefined || parsePort(parsed.port) !== undefined);
+    if (ok) out.push(item);
+    else report.bad(slot, `contains "${item}", which is not ip[:port]`);
+  }
+  return out;
+}
+
+/** `250ms`, or a duration (`0.5s`, `1`). */
+function tryParseShortDuration(text: string): number | undefined {
+  const ms = /^(\d+)\s*ms$/i.exec(text.trim());
+  return ms ? Number(ms[1]) : tryParseDuration(text);
+}
+
+/** `socks5://[user:pass@]host:port` or `http://[user:pass@]host:port`. */
+export function parseProxy(text: string): ProxySpec | undefined {
+  const m = /^(socks5h?|http):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/@]+?)\/?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const kind = m[1]!.toLowerCase() === 'http' ? 'http' : 'socks5';
+  const hp = splitHostPort(m[4]!);
+  if ('error' in hp || hp.port === undefined) return undefined;
+  const port = parsePort(hp.port);
+  if (port === undefined) return undefined;
+  const dec = (s: string | undefined): string | undefined => {
+    try {
+      return s === undefined ? undefined : decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  const host = hp.host.includes(':') ? `[${hp.host}]` : hp.host;
+  return { kind, host: hp.host, port, user: dec(m[2]), password: dec(m[3]), label: `${kind}://${host}:${port}` };
 }
 
 /** `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address. */
@@ -834,7 +964,7 @@ export function isIPv6Text(text: string): boolean {
 }
 
 /** RFC 1123 host name (underscore tolerated, as resolvers do), or a dotted IPv4 address. */
-function isHostName(text: string): boolean {
+export function isHostName(text: string): boolean {
   if (text.length === 0 || text.length > 253) return false;
   const label = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
   return text.replace(/\.$/, '').split('.').every((l) => label.test(l));

@@ -29,6 +29,8 @@ export interface NodeConfig {
   inboundMode: number;
   /** When set, only these sections are hubs (lower-cased section names). */
   networks?: string[] | undefined;
+  /** Issue 12: nodelist file or glob (absolute), the default for every hub. */
+  nodelist?: string | undefined;
 }
 
 export interface PollerConfig {
@@ -77,6 +79,10 @@ export interface PollerConfig {
   hookTimeout: number;
   /** A config holding passwords that group or others can read is an error, not a warning. */
   strictPermissions: boolean;
+  /** Issue 12: how hubs are reached, the defaults every hub section may override. */
+  reach: ReachDefaults;
+  /** `dns_server`: resolvers to ask (`ip` or `ip:port`); undefined = the system's. */
+  dnsServers?: string[] | undefined;
 }
 
 export interface PerformanceConfig {
@@ -132,8 +138,59 @@ export interface HubConfig {
   onFailure?: string | undefined;
   /** Protocol extensions for this hub: [performance] with this section's overrides. */
   extensions: ExtensionConfig;
+  /** Issue 12: where the hub's host comes from and how it is reached. */
+  reach: HubReach;
   /** Line of the section header in the file, for messages. */
   line: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12: reaching hubs (src/net/). Keys readable in [poller] as defaults and per hub.
+
+/** Where a hub's host may come from, tried in the order of `lookup`. */
+export type LookupSource = 'config' | 'nodelist' | 'dns';
+/** `tls`: plain binkp, binkps falling back to plain when the hub has no TLS, or binkps only. */
+export type TlsMode = 'no' | 'yes' | 'required';
+/** 0 = any family (both raced), else only IPv4 or only IPv6. */
+export type IpFamily = 0 | 4 | 6;
+
+export interface HostSpec {
+  host: string;
+  /** undefined = the default port (24554, or 24553 with TLS). */
+  port?: number | undefined;
+}
+
+export interface ProxySpec {
+  kind: 'socks5' | 'http';
+  host: string;
+  port: number;
+  user?: string | undefined;
+  password?: string | undefined;
+  /** `socks5://host:port`, without the credentials, for messages. */
+  label: string;
+}
+
+export interface ReachDefaults {
+  lookup: LookupSource[];
+  dnsRoot: string;
+  connectAttemptDelay: number;
+  ipFamily: IpFamily;
+  tls: TlsMode;
+  tlsCa?: string | undefined;
+  tlsInsecure: boolean;
+  proxy?: ProxySpec | undefined;
+  bindAddress?: string | undefined;
+}
+
+export interface HubReach extends ReachDefaults {
+  /** From hub_hostname / binkp, in order; empty when absent or `*` (then `lookup` decides). */
+  hosts: HostSpec[];
+  /** `hub_port`: the port of every host that names none (config or looked up); else the default. */
+  port?: number | undefined;
+  /** Nodelist file or glob (absolute), from the hub or [node]. */
+  nodelist?: string | undefined;
+  /** SHA-256 of the hub's certificate, lower-case hex without colons. */
+  tlsFingerprint?: string | undefined;
 }
 
 export interface Config {

@@ -95,7 +95,9 @@ export function renderMetrics(state: State, summary: RunSummary, config: Config,
   for (const hub of config.hubs) {
     const h = state.hubs[hub.key];
     const l = { hub: hub.name };
-    info.samples.push({ labels: { hub: hub.name, address: formatAddress(hub.address), host: `${hub.host}:${hub.port}` }, value: 1 });
+    // A looked-up hub (issue 12) shows the host that answered last, else `*`.
+    const host = hub.reach.hosts.length ? `${hub.host}:${hub.port}` : h?.reached ? `${h.reached.host}:${h.reached.port}` : '*';
+    info.samples.push({ labels: { hub: hub.name, address: formatAddress(hub.address), host }, value: 1 });
     lastSuccess.samples.push({ labels: l, value: h?.lastSuccess === undefined ? 0 : secs(h.lastSuccess) });
     lastAttempt.samples.push({ labels: l, value: h?.lastAttempt === undefined ? 0 : secs(h.lastAttempt) });
     failures.samples.push({ labels: l, value: h?.consecutiveFailures ?? 0 });

@@ -170,8 +170,10 @@ export function applyOutcome(
   }
   // Position inside the current hold cycle (see the header comment): 1 right after a hold.
   const step = hub.maxRetries > 0 ? ((failures - 1) % hub.maxRetries) + 1 : failures;
+  // A wrong password, a certificate that is not the pinned one, or credentials the proxy refuses
+  // will not fix themselves in a minute: wait retry_max at once.
   const delay =
-    outcome.kind === 'auth'
+    outcome.kind === 'auth' || outcome.kind === 'fingerprint' || outcome.kind === 'proxy_auth'
       ? jitter(Math.max(0, Math.floor(hub.retryMax)), random)
       : retryDelay(step, hub.retryBase, hub.retryMax, random);
   return { ...common, lastResult, consecutiveFailures: failures, nextAttempt: now + delay, heldUntil: undefined };

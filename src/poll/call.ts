@@ -10,7 +10,7 @@ import { platform } from 'node:os';
 import type { Config, HubConfig } from '../config/types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { CallerSession, type OutgoingFile, type SessionResult, type SessionEnv } from '../binkp/session.js';
-import { dialTcp, runSession, type Timers } from '../binkp/connect.js';
+import { runSession, type Timers } from '../binkp/connect.js';
 import { openFileSource } from '../bso/source.js';
 import { shownText } from '../binkp/untrusted.js';
 import { Throttle, TokenBucket } from '../binkp/throttle.js';
@@ -27,6 +27,8 @@ import { unlinkIfPresent } from '../files.js';
 import type { Logger } from '../ops/logger.js';
 import { VERSION } from '../version.js';
 import { formatBytes, formatRate, formatSeconds } from '../format.js';
+import { dial, type Reached } from '../net/dial.js';
+import { hostPort, nodelistCacheFile } from '../net/lookup.js';
 
 export interface CallOptions {
   config: Config;
@@ -52,6 +54,8 @@ export interface CallResult {
   kind?: FailureKind;
   message: string;
   remote?: string | undefined;
+  /** Which host answered, and which source named it (issue 12). */
+  reached?: Reached | undefined;
   session?: SessionResult;
   startedAt: number;
   durationMs: number;
@@ -148,9 +152,19 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
   /** The BSO base (for its `.stc`) of the AKA each queued file goes to. */
   const statusBase = new Map<string, string>();
   let socket: Socket | undefined;
+  let reached: Reached | undefined;
   try {
-    log.info(`calling ${formatAddress(hub.address)} at ${hub.host}:${hub.port}`, { host: hub.host, port: hub.port }, 'protocol');
-    socket = await dialTcp(hub, config.poller.connectTimeout, opts.timers);
+    log.info(`calling ${formatAddress(hub.address)}${hub.reach.hosts.length ? ` at ${hub.reach.hosts.map((h) => hostPort(h.host, h.port ?? hub.port)).join(', ')}` : ` (lookup: ${hub.reach.lookup.join(', ')})`}`, undefined, 'protocol');
+    const dialed = await dial(hub, {
+      connectTimeout: config.poller.connectTimeout,
+      dnsServers: config.poller.dnsServers,
+      nodelistCache: nodelistCacheFile(config),
+      timers: opts.timers,
+      log: { debug: (m) => log.debug(m, undefined, 'protocol'), info: (m) => log.info(m, undefined, 'protocol'), warn: (m) => log.warn(m, undefined, 'protocol') },
+    });
+    socket = dialed.socket;
+    reached = dialed.reached;
+    log.info(`connected to ${reachedText(reached)}`, { host: reached.host, port: reached.port, address: reached.address, source: reached.source, tls: reached.tls }, 'protocol');
 
     // One line per problem: a flow line whose file is gone is met by every batch's scan and again
     // when the flow file is tidied (issue 14); the sysop hears of each flow line once.
@@ -334,12 +348,12 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     const tidy = { root: layout.root, warn: warnOnce };
     for (const f of touchedFlows) await finishFlowFile(f, tidy).catch((err) => log.warn(`cannot tidy ${f}: ${errorText(err)}`));
 
-    if (s.ok) return result('ok', summaryLine(s), { session: s });
+    if (s.ok) return result('ok', summaryLine(s), { session: s, reached });
     const e = s.error!;
-    return result('failed', e.message, { kind: e.kind, remote: e.remote, session: s });
+    return result('failed', e.message, { kind: e.kind, remote: e.remote, session: s, reached });
   } catch (err) {
     socket?.destroy();
-    if (err instanceof SessionError) return result('failed', err.message, { kind: err.kind, remote: err.remote });
+    if (err instanceof SessionError) return result('failed', err.message, { kind: err.kind, remote: err.remote, reached });
     return result('failed', `local error: ${errorText(err)}`, { kind: 'io' });
   } finally {
     // Never leave a confirmed file's delete or truncate behind the flags that guard it.
@@ -363,10 +377,16 @@ export function summaryLine(s: SessionResult): string {
   return `sent ${files(st.filesSent)} ${formatBytes(st.bytesSent)}, received ${files(st.filesReceived)} ${formatBytes(st.bytesReceived)}, ${formatSeconds(secs)}, ${formatRate(rate)}${ext}`;
 }
 
+/** `hub.example:24553 [192.0.2.1] (nodelist NODELIST.339 line 12, TLS)`. */
+export function reachedText(r: Reached): string {
+  const extras = [r.source, r.tls ? 'TLS' : '', r.proxy ? `via ${r.proxy}` : ''].filter(Boolean).join(', ');
+  return `${hostPort(r.host, r.port)}${r.address && r.address !== r.host ? ` [${r.address}]` : ''} (${extras})`;
+}
+
 /** The one line per session that `now` and `run` print and log (the logger adds the hub name). */
 export function resultText(r: CallResult): string {
   const who = formatAddress(r.hub.address);
-  if (r.status === 'ok') return `${who} ok: ${r.message}`;
+  if (r.status === 'ok') return `${who} ok${r.reached ? ` via ${reachedText(r.reached)}` : ''}: ${r.message}`;
   if (r.status === 'skipped') return `${who} ${r.message}`;
   return `${who} failed (${r.kind ?? 'error'}): ${r.message}`;
 }

@@ -292,6 +292,10 @@ export async function executeRun(opts: RunOptions): Promise<RunSummary> {
             extensions: s?.extensions.join(' '),
           });
           if (next) {
+            if (r.reached) {
+              const { host, port, address, source, tls } = r.reached;
+              next.reached = { host, port, source, tls, ...(address ? { address } : {}) };
+            }
             state.hubs[hub.key] = next;
             await save();
             await markBsoFiles(config, hub, prev?.heldUntil, next, r, hubLog);

@@ -58,6 +58,16 @@ export interface HubState {
   contact?: string | undefined;
   totals: HubTotals;
   history: HistoryEntry[];
+  /** Issue 12: the host that answered the last call, and the source that named it. */
+  reached?: ReachedState | undefined;
+}
+
+export interface ReachedState {
+  host: string;
+  port: number;
+  address?: string | undefined;
+  source: string;
+  tls: boolean;
 }
 
 export interface State {
@@ -89,6 +99,11 @@ const FAILURE_KINDS: Record<FailureKind, true> = {
   protocol: true,
   io: true,
   aborted: true,
+  nodelist: true,
+  tls: true,
+  fingerprint: true,
+  proxy: true,
+  proxy_auth: true,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -112,6 +127,7 @@ export function serializeState(state: State): string {
       ...(h.contact === undefined ? {} : { contact: h.contact }),
       totals: h.totals,
       history: h.history.map((e) => ({ ...e, startedAt: iso(e.startedAt) })),
+      ...(h.reached ? { reached: h.reached } : {}),
     };
   }
   return `${JSON.stringify({ version: state.version, hubs }, null, 2)}\n`;
@@ -239,7 +255,22 @@ function parseHub(v: unknown, where: string): HubState {
     contact: text(r, 'contact', where),
     totals,
     history,
+    reached: parseReached(r.reached, `${where}.reached`),
   };
+}
+
+function parseReached(v: unknown, where: string): ReachedState | undefined {
+  if (v === undefined || v === null) return undefined;
+  const r = record(v, where);
+  const host = text(r, 'host', where);
+  const source = text(r, 'source', where);
+  if (host === undefined) return fail(`${where}.host`, 'a string', r.host);
+  if (source === undefined) return fail(`${where}.source`, 'a string', r.source);
+  if (typeof r.tls !== 'boolean') return fail(`${where}.tls`, 'true or false', r.tls);
+  const out: ReachedState = { host, port: count(r, 'port', where), source, tls: r.tls };
+  const address = text(r, 'address', where);
+  if (address !== undefined) out.address = address;
+  return out;
 }
 
 /**

@@ -35,6 +35,10 @@ export interface StatusHub {
   nextAttempt: string | null;
   heldUntil: string | null;
   queued: { files: number; bytes: number; flavour: Flavour | null };
+  /** Issue 12: where the hub resolves to now and which source says so (config, nodelist; DNS when called). */
+  host: string | null;
+  /** The host that answered the last call, and its source. */
+  reached: { host: string; port: number; address: string | null; source: string; tls: boolean } | null;
 }
 
 export interface StatusJson {
@@ -53,6 +57,8 @@ export function statusRows(
   state: State,
   queued: Map<string, QueueSummary>,
   now: number,
+  /** Hub key → `resolutionText()` (issue 12); absent = not looked up. */
+  hosts?: Map<string, string>,
 ): StatusHub[] {
   return plan.map((entry) => {
     const s = state.hubs[entry.hub.key];
@@ -75,6 +81,10 @@ export function statusRows(
       nextAttempt: entry.due ? new Date(now).toISOString() : isoOrNull(entry.nextAttempt),
       heldUntil: s?.heldUntil !== undefined && s.heldUntil > now ? new Date(s.heldUntil).toISOString() : null,
       queued: { files: q?.files ?? 0, bytes: q?.bytes ?? 0, flavour: q?.flavour ?? null },
+      host: hosts?.get(entry.hub.key) ?? null,
+      reached: s?.reached
+        ? { host: s.reached.host, port: s.reached.port, address: s.reached.address ?? null, source: s.reached.source, tls: s.reached.tls }
+        : null,
     };
   });
 }
@@ -109,6 +119,13 @@ function nextCell(row: StatusHub, now: number): string {
   return `in ${formatDuration(Date.parse(row.nextAttempt) - now)} (${row.reason})`;
 }
 
+/** The host that answered last (and who named it), else where the hub resolves to now. */
+function hostCell(row: StatusHub): string {
+  const r = row.reached;
+  if (r) return `${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port} (${r.source}${r.tls ? ', TLS' : ''})`;
+  return row.host === null ? '-' : clip(row.host, TABLE_MESSAGE_LENGTH);
+}
+
 function queuedCell(row: StatusHub): string {
   const q = row.queued;
   if (q.files === 0 && q.flavour === null) return '-';
@@ -121,10 +138,11 @@ function queuedCell(row: StatusHub): string {
  */
 export function formatStatusTable(rows: StatusHub[], now: number): string {
   if (rows.length === 0) return 'no hubs configured\n';
-  const header = ['HUB', 'ADDRESS', 'LAST RESULT', 'LAST OK', 'FAILS', 'QUEUED', 'HELD UNTIL', 'NEXT ATTEMPT'];
+  const header = ['HUB', 'ADDRESS', 'HOST', 'LAST RESULT', 'LAST OK', 'FAILS', 'QUEUED', 'HELD UNTIL', 'NEXT ATTEMPT'];
   const body = rows.map((row) => [
     row.name,
     row.address,
+    hostCell(row),
     resultCell(row, now),
     row.lastSuccess === null ? 'never' : ago(row.lastSuccess, now),
     String(row.consecutiveFailures),

@@ -5,7 +5,7 @@
  * "Nothing due": every hub polled successfully a minute ago (poll_frequency 1 h), a full history
  * in the state file, an empty outbound, and `log_file` set, as a real cron setup has.
  */
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serializeState, type HubState, type State } from '../../src/poll/state.js';
 import { HISTORY_LIMIT } from '../../src/poll/backoff.js';
@@ -36,16 +36,57 @@ function hubState(now: number): HubState {
   };
 }
 
+/**
+ * A nodelist in FTS-5000 form, written by the bench (no real list is committed): `lines` lines,
+ * zone 2, nets of 100 nodes, every node with IBN; the bench's hubs are in it.
+ */
+export function benchNodelist(lines: number): string {
+  const out = [';A bench nodelist -- Day number 339 : 00000', 'Zone,2,Europe,Somewhere,ZC,-Unpublished-,300,CM,IBN'];
+  for (let net = 5000; out.length < lines; net++) {
+    out.push(`Host,${net},Net_${net},City,NC_${net},-Unpublished-,300,CM,IBN:nc${net}.example.net`);
+    for (let node = 1; node <= 100 && out.length < lines; node++) {
+      out.push(`,${node},BBS_${node},City,Sysop,-Unpublished-,300,CM,IBN`);
+    }
+  }
+  return `${out.join('\r\n')}\r\n`;
+}
+
+/** Full-size FidoNet nodelist: ~30 000 lines, over 1 MB (issue 12). */
+const NODELIST_LINES = 30_000;
+
 export async function benchIdle(settings: BenchSettings, root: string): Promise<Row[]> {
-  const dir = join(root, 'idle');
-  await mkdir(dir, { recursive: true });
   const hubs = Array.from({ length: HUBS }, (_, i) => ({
     name: `hub${i + 1}`,
     address: `2:${5000 + Math.floor(i / 50)}/${(i % 50) + 1}@fidonet`,
     port: 24554,
     password: `secret${i + 1}`,
   }));
+  const rows = await idleRows(settings, join(root, 'idle'), hubs, undefined);
+  // The same, with every hub looked up in a full-size nodelist (`hub_hostname = *`): an idle run
+  // must not read it.
+  const listDir = join(root, 'idle-nodelist');
+  await mkdir(listDir, { recursive: true });
+  const list = join(listDir, 'NODELIST.339');
+  const text = benchNodelist(NODELIST_LINES);
+  await writeFile(list, text);
+  const looked = hubs.map((h) => ({ ...h, host: '*' }));
+  rows.push(...(await idleRows(settings, listDir, looked, { path: list, bytes: Buffer.byteLength(text) })));
+  return rows;
+}
+
+async function idleRows(
+  settings: BenchSettings,
+  dir: string,
+  hubs: { name: string; address: string; port: number; password: string; host?: string }[],
+  nodelist: { path: string; bytes: number } | undefined,
+): Promise<Row[]> {
+  await mkdir(dir, { recursive: true });
   const node = await BenchNode.create(dir, { address: '2:5020/99@fidonet', hubs, poller: { poll_interval: '1h' } });
+  if (nodelist) {
+    const config = await readFile(node.configPath, 'utf8');
+    await writeFile(node.configPath, config.replace('[node]\n', `[node]\nnodelist = ${nodelist.path}\n`));
+  }
+  const label = nodelist ? `, nodelist ${fmtMB(nodelist.bytes)} (${NODELIST_LINES} lines)` : '';
   const now = Date.now();
   const state: State = { version: 1, hubs: {} };
   for (const h of hubs) state.hubs[h.name] = hubState(now);
@@ -83,6 +124,9 @@ export async function benchIdle(settings: BenchSettings, root: string): Promise<
     if (b.peakRss) baseRss.push(b.peakRss);
   }
   if ((await readFile(node.stateFile, 'utf8')) !== stateBefore) throw new Error('idle: fnpoll run changed the state file');
+  if (nodelist && (await readdir(dir)).some((f) => f.includes('nodelist-index'))) {
+    throw new Error('idle: an idle run indexed the nodelist');
+  }
   const logWritten = await stat(node.logFile).then(
     () => true,
     () => false,
@@ -94,7 +138,7 @@ export async function benchIdle(settings: BenchSettings, root: string): Promise<
   const rows: Row[] = [
     {
       id: '2',
-      what: `idle run, ${HUBS} hubs, nothing due (wall)`,
+      what: `idle run, ${HUBS} hubs, nothing due${label} (wall)`,
       fnpoll: fmtMs(f),
       baseline: `${fmtMs(b)} (node -e 0)`,
       ratio: ratio.toFixed(2),
@@ -107,7 +151,7 @@ export async function benchIdle(settings: BenchSettings, root: string): Promise<
     const peak = Math.max(...rss);
     rows.push({
       id: '2',
-      what: `idle run, ${HUBS} hubs: peak RSS (max of ${rss.length})`,
+      what: `idle run, ${HUBS} hubs${label}: peak RSS (max of ${rss.length})`,
       fnpoll: fmtMB(peak),
       baseline: baseRss.length ? `${fmtMB(Math.max(...baseRss))} (node -e 0)` : '-',
       ratio: '-',

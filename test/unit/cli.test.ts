@@ -330,6 +330,8 @@ describe('fnpoll CLI', () => {
       'nextAttempt',
       'heldUntil',
       'queued',
+      'host',
+      'reached',
     ]);
     assert.deepEqual(Object.keys(j.hubs[0]!.queued as object), ['files', 'bytes', 'flavour']);
   });

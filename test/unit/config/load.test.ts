@@ -10,6 +10,7 @@ import { ConfigError, ExitCode, UsageError } from '../../../src/errors.js';
 import { parseIni } from '../../../src/config/ini.js';
 import {
   EXTENSION_DEFAULTS,
+  REACH_DEFAULTS,
   buildConfig,
   editDistance,
   loadConfig,
@@ -63,6 +64,7 @@ describe('[node]', () => {
       tempInbound: '/var/spool/ftn/in/tmp',
       inboundMode: 0o640,
       networks: undefined,
+      nodelist: undefined,
     });
     assert.deepEqual(c.poller, {
       stateFile: '/var/lib/fnpoll/state.json',
@@ -97,6 +99,8 @@ describe('[node]', () => {
       onRunEnd: undefined,
       hookTimeout: 60_000,
       strictPermissions: false,
+      reach: REACH_DEFAULTS,
+      dnsServers: undefined,
     });
     assert.deepEqual(c.performance, { bufferSize: 32767, bandwidthLimit: 0, extensions: EXTENSION_DEFAULTS });
     assert.deepEqual(c.hubs, []);
@@ -270,6 +274,8 @@ bandwidth_limit = 64K
       onRunEnd: '/usr/bin/toss --once',
       hookTimeout: 300_000,
       strictPermissions: true,
+      reach: REACH_DEFAULTS,
+      dnsServers: undefined,
     });
     assert.deepEqual(c.performance, { bufferSize: 4096, bandwidthLimit: 65_536, extensions: EXTENSION_DEFAULTS });
     assert.deepEqual(c.warnings, []);
@@ -413,6 +419,7 @@ on_success = /usr/bin/toss
         onSuccess: '/usr/bin/toss',
         onFailure: '/bin/false',
         extensions: EXTENSION_DEFAULTS,
+        reach: { ...REACH_DEFAULTS, hosts: [{ host: 'hub.example.org', port: 24555 }], port: 24555, nodelist: undefined, tlsFingerprint: undefined },
         line: 8,
       },
     ]);
@@ -473,7 +480,7 @@ on_success = /usr/bin/toss
 
   test('host and port errors', () => {
     const hub = (lines: string) => problems(`${NODE}[h]\nhub = 1:2/3\n${lines}\n`);
-    assert.deepEqual(hub(''), [`${FILE} [h] hub_hostname: missing (required, or binkp = host[:port])`]);
+    assert.deepEqual(hub('lookup = config'), [`${FILE} [h] hub_hostname: missing (required when lookup is config only, or binkp = host[:port])`]);
     assert.deepEqual(hub('hub_hostname = a.example\nhub_port = 0'), [`${FILE}:8 [h] hub_port: "0" is not a port (1..65535)`]);
     assert.deepEqual(hub('hub_hostname = a.example\nhub_port = 70000'), [`${FILE}:8 [h] hub_port: "70000" is not a port (1..65535)`]);
     assert.deepEqual(hub('binkp = a.example:99999'), [
@@ -485,9 +492,7 @@ on_success = /usr/bin/toss
     assert.deepEqual(hub('binkp = a.example:1\nhub_port = 2'), [
       `${FILE}:8 [h] hub_port: "2" conflicts with the port in binkp (line 7): set one of them`,
     ]);
-    assert.deepEqual(hub('hub_hostname = a.example:24554'), [
-      `${FILE}:7 [h] hub_hostname: "a.example:24554" is not a host name (put the port in hub_port, or write binkp = host:port)`,
-    ]);
+    assert.deepEqual(hub('hub_hostname = a.example;b example'), [`${FILE}:7 [h] hub_hostname: "a.example;b example" contains "b example", which is not host[:port]`]);
     assert.deepEqual(hub('hub_hostname = bad host'), [`${FILE}:7 [h] hub_hostname: "bad host" is not a host name or IP address`]);
     assert.deepEqual(hub('binkp = bad_host!:1'), [`${FILE}:7 [h] binkp: "bad_host!:1" is not host[:port]`]);
     assert.deepEqual(hub('binkp = [not-v6]:1'), [`${FILE}:7 [h] binkp: "[not-v6]:1" has "[not-v6]", which is not an IPv6 address`]);
@@ -741,5 +746,64 @@ use_compression = yes
       `${FILE}:6 [performance] use_crypt: "perhaps" is not a boolean (yes/no, true/false, on/off or 1/0)`,
       `${FILE}:10 [hub1] compression_threshold: "lots" is not a size (bytes, or a number with k, M or G (64k, 10M, 1G))`,
     ]);
+  });
+});
+
+describe('reaching hubs (issue 12)', () => {
+  test('[poller] defaults, per-hub overrides, several hosts, TLS port', () => {
+    const c = build(`${NODE}nodelist = lists/NODELIST.*
+[poller]
+lookup = nodelist, dns
+dns_root = .example.org.
+dns_server = 127.0.0.1:5353, [::1]:53
+connect_attempt_delay = 100ms
+proxy = socks5://u:p%40ss@127.0.0.1:1080
+tls_ca = ca.pem
+[a]
+hub = 2:5020/1
+hub_hostname = h1.example;h2.example:24555;[2001:db8::1]
+tls = required
+tls_fingerprint = AB:${'cd:'.repeat(30)}EF
+ip_family = 6
+bind_address = ::1
+proxy = http://proxy.example:3128
+[b]
+hub = 2:5020/2
+nodelist = /lists/other.txt
+tls = yes
+`);
+    const [a, b] = c.hubs;
+    assert.deepEqual(c.poller.dnsServers, ['127.0.0.1:5353', '[::1]:53']);
+    assert.equal(c.poller.reach.dnsRoot, 'example.org');
+    assert.equal(c.node.nodelist, '/etc/fnpoll/lists/NODELIST.*');
+    assert.deepEqual(a!.reach.hosts, [{ host: 'h1.example', port: undefined }, { host: 'h2.example', port: 24555 }, { host: '2001:db8::1', port: undefined }]);
+    assert.equal(a!.port, 24553, 'the first host, on the binkps port');
+    assert.equal(a!.reach.tlsFingerprint, `ab${'cd'.repeat(30)}ef`);
+    assert.equal(a!.reach.tlsCa, '/etc/fnpoll/ca.pem');
+    assert.deepEqual(a!.reach.proxy, { kind: 'http', host: 'proxy.example', port: 3128, user: undefined, password: undefined, label: 'http://proxy.example:3128' });
+    assert.equal(a!.reach.ipFamily, 6);
+    assert.equal(a!.reach.connectAttemptDelay, 100);
+    assert.deepEqual(b!.reach.hosts, []);
+    assert.equal(b!.host, '*');
+    assert.deepEqual(b!.reach.lookup, ['nodelist', 'dns']);
+    assert.equal(b!.reach.nodelist, '/lists/other.txt');
+    assert.deepEqual(b!.reach.proxy, { kind: 'socks5', host: '127.0.0.1', port: 1080, user: 'u', password: 'p@ss', label: 'socks5://127.0.0.1:1080' });
+    assert.deepEqual(c.warnings, []);
+  });
+
+  test('bad values name the key and the value', () => {
+    const hub = (lines: string) => problems(`${NODE}[h]\nhub = 1:2/3\nhub_hostname = h.example\n${lines}\n`);
+    assert.deepEqual(hub('lookup = config, ldap'), [`${FILE}:8 [h] lookup: "config, ldap" is not a list of lookup sources (config, nodelist, dns; each at most once)`]);
+    assert.deepEqual(hub('tls = maybe'), [`${FILE}:8 [h] tls: "maybe" is not a TLS mode (no, yes, required)`]);
+    assert.deepEqual(hub('tls_fingerprint = abc'), [`${FILE}:8 [h] tls_fingerprint: "abc" is not a SHA-256 fingerprint (64 hex digits, colons allowed)`]);
+    assert.deepEqual(hub('ip_family = 5'), [`${FILE}:8 [h] ip_family: "5" is not an IP family (4, 6, any)`]);
+    assert.deepEqual(hub('connect_attempt_delay = 5s'), [`${FILE}:8 [h] connect_attempt_delay: "5s" is out of range (10..2000)`]);
+    assert.deepEqual(hub('proxy = ftp://x:1'), [
+      `${FILE}:8 [h] proxy: "ftp://x:1" is not a proxy URL (socks5://[user:pass@]host:port or http://[user:pass@]host:port)`,
+    ]);
+    assert.deepEqual(hub('bind_address = 10.0.0.1\nip_family = 6'), [`${FILE}:8 [h] bind_address: "10.0.0.1" contradicts ip_family = 6`]);
+    assert.deepEqual(hub('tls = no\ntls_fingerprint = ' + 'a'.repeat(64)), [`${FILE}:9 [h] tls_fingerprint: "${'a'.repeat(64)}" is set, but tls = no (set tls = required)`]);
+    assert.deepEqual(hub('tls_ca = /x.pem'), [`${FILE}:8 [h] tls_ca: "/x.pem" is set, but tls = no (set tls = required)`]);
+    assert.deepEqual(problems(`${NODE}[poller]\ndns_server = resolver.example\n`), [`${FILE}:6 [poller] dns_server: "resolver.example" contains "resolver.example", which is not ip[:port]`]);
   });
 });

@@ -105,6 +105,16 @@ describe('renderMetrics', () => {
     assert.equal(s.get('fnpoll_hub_last_session_extensions{hub="fido",extensions="GZ CRC"}'), '1');
   });
 
+  test('a looked-up hub (hub_hostname = *) shows the host that answered last, else *', () => {
+    const c = configFromIni('/srv/fido', 'poll_interval = 1h', `[fido]\nhub_address = 2:5020/1\nhub_hostname = *`);
+    const before = samples(renderMetrics(emptyState(), summary(), c, T0));
+    assert.equal(before.get('fnpoll_hub_info{hub="fido",address="2:5020/1",host="*"}'), '1');
+    const st = emptyState();
+    st.hubs['fido'] = { ...emptyHubState(), reached: { host: 'hub.example.net', port: 24556, source: 'nodelist NODELIST.339 line 4', tls: false } };
+    const after = samples(renderMetrics(st, summary(), c, T0));
+    assert.equal(after.get('fnpoll_hub_info{hub="fido",address="2:5020/1",host="hub.example.net:24556"}'), '1');
+  });
+
   test('next attempt: last success + poll_frequency (minus the schedule slack)', () => {
     assert.equal(s.get('fnpoll_hub_next_attempt_timestamp_seconds{hub="fido"}'), String((T0 - 10 * SECOND + HOUR - MINUTE) / 1000));
   });

@@ -14,7 +14,7 @@ import type { HubState } from '../../../src/poll/state.js';
 import { HOUR, MINUTE, SECOND, T0, makeHub, seededRandom, stats } from './fixtures.js';
 
 const zero = () => 0;
-const fail = (kind: 'refused' | 'auth' | 'timeout' | 'aborted' | 'busy', message = 'x'): SessionOutcome => ({
+const fail = (kind: 'refused' | 'auth' | 'timeout' | 'aborted' | 'busy' | 'fingerprint' | 'proxy_auth', message = 'x'): SessionOutcome => ({
   ok: false,
   kind,
   message,
@@ -102,6 +102,14 @@ describe('applyOutcome', () => {
     assert.equal(s.nextAttempt, T0 + 3 * HOUR);
     const jittered = applyOutcome(undefined, fail('auth'), hub, T0, () => 0.99);
     assert.ok(jittered.nextAttempt! >= T0 + 0.75 * 3 * HOUR && jittered.nextAttempt! <= T0 + 3 * HOUR);
+  });
+
+  test('a fingerprint mismatch and refused proxy credentials wait retry_max too (issue 12)', () => {
+    const hub = makeHub({ retryMax: 3 * HOUR });
+    for (const kind of ['fingerprint', 'proxy_auth'] as const) {
+      assert.equal(applyOutcome(undefined, fail(kind), hub, T0, zero).nextAttempt, T0 + 3 * HOUR, kind);
+    }
+    assert.equal(applyOutcome(undefined, fail('refused'), hub, T0, zero).nextAttempt, T0 + MINUTE);
   });
 
   test('per-hub retry_base and retry_max are used', () => {

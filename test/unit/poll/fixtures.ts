@@ -1,6 +1,6 @@
 /** Shared test fixtures for test/unit/poll and test/unit/ops (not a test file itself). */
 import { join } from 'node:path';
-import { EXTENSION_DEFAULTS, buildConfig } from '../../../src/config/load.js';
+import { EXTENSION_DEFAULTS, REACH_DEFAULTS, buildConfig } from '../../../src/config/load.js';
 import { parseIni } from '../../../src/config/ini.js';
 import type { Config, HubConfig } from '../../../src/config/types.js';
 import type { QueueSummary } from '../../../src/bso/types.js';
@@ -34,6 +34,7 @@ export function makeHub(over: Partial<HubConfig> = {}): HubConfig {
     maxRetries: 0,
     holdTime: 4 * HOUR,
     extensions: { ...EXTENSION_DEFAULTS },
+    reach: { ...REACH_DEFAULTS, hosts: [{ host: 'hub.example.net', port: 24554 }] },
     line: 1,
     ...over,
   };

@@ -55,6 +55,8 @@ describe('statusRows (fnpoll status --json)', () => {
         'nextAttempt',
         'heldUntil',
         'queued',
+        'host',
+        'reached',
       ]);
       assert.deepEqual(Object.keys(row.queued), ['files', 'bytes', 'flavour']);
     }
@@ -70,6 +72,8 @@ describe('statusRows (fnpoll status --json)', () => {
       nextAttempt: '2026-03-01T12:00:00.000Z',
       heldUntil: null,
       queued: { files: 3, bytes: 12288, flavour: 'crash' },
+      host: null,
+      reached: null,
     });
     assert.deepEqual(json.hubs[1], {
       name: 'Other',
@@ -83,6 +87,8 @@ describe('statusRows (fnpoll status --json)', () => {
       nextAttempt: '2026-03-01T12:12:00.000Z',
       heldUntil: '2026-03-01T12:12:00.000Z',
       queued: { files: 0, bytes: 0, flavour: null },
+      host: null,
+      reached: null,
     });
     assert.deepEqual(json.hubs[2], {
       name: 'Fresh',
@@ -96,6 +102,8 @@ describe('statusRows (fnpoll status --json)', () => {
       nextAttempt: '2026-03-01T12:00:00.000Z',
       heldUntil: null,
       queued: { files: 0, bytes: 0, flavour: null },
+      host: null,
+      reached: null,
     });
   });
 
@@ -115,16 +123,16 @@ describe('formatStatusTable', () => {
     assert.ok(table.endsWith('\n'));
     const header = lines[0]!;
     // Every column starts at the same offset in every line (all but the last are padded).
-    for (const col of ['ADDRESS', 'LAST RESULT', 'LAST OK', 'FAILS', 'QUEUED', 'HELD UNTIL', 'NEXT ATTEMPT']) {
+    for (const col of ['ADDRESS', 'HOST', 'LAST RESULT', 'LAST OK', 'FAILS', 'QUEUED', 'HELD UNTIL', 'NEXT ATTEMPT']) {
       const at = header.indexOf(col);
       assert.ok(at > 0, col);
       for (const line of lines.slice(1)) assert.equal(line[at - 1], ' ', `${col} misaligned in: ${line}`);
       for (const line of lines.slice(1)) assert.notEqual(line[at], ' ', `${col} empty in: ${line}`);
     }
     const [, fido, other, fresh] = lines as [string, string, string, string];
-    assert.match(fido, /^Fido\s+2:5020\/1@fidonet\s+ok 3m ago\s+3m ago\s+0\s+3 files, 12 KiB, crash\s+-\s+due now \(crash mail queued \(3 files, 12 KiB\)\)$/);
+    assert.match(fido, /^Fido\s+2:5020\/1@fidonet\s+-\s+ok 3m ago\s+3m ago\s+0\s+3 files, 12 KiB, crash\s+-\s+due now \(crash mail queued \(3 files, 12 KiB\)\)$/);
     assert.match(other, /auth 5m ago \(Bad password\)\s+2h 5m ago\s+3\s+-\s+2026-03-01 12:12:00\s+in 12m \(held until/);
-    assert.match(fresh, /^Fresh\s+2:5020\/2\s+-\s+never\s+0\s+-\s+-\s+due now \(never polled successfully\)$/);
+    assert.match(fresh, /^Fresh\s+2:5020\/2\s+-\s+-\s+never\s+0\s+-\s+-\s+due now \(never polled successfully\)$/);
   });
 
   test('no hubs', () => {
