@@ -10,7 +10,7 @@
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { formatAddress, type FtnAddress } from '../ftn/address.js';
+import { formatAddress, tryParseAddress, type FtnAddress } from '../ftn/address.js';
 import type { HostSpec } from '../config/types.js';
 import { isHostName, isIPv4Text, isIPv6Text } from '../config/load.js';
 import { errorText } from '../errors.js';
@@ -52,8 +52,8 @@ export function parseLine(text: string, line: number): (NodelistEntry & { number
   const t = text.replace(/[\r\x1a]+$/, '');
   if (t === '' || t.startsWith(';')) return undefined;
   const f = t.split(',');
-  const number = Number(f[1]);
-  if (f.length < 7 || !Number.isInteger(number) || number < 0) return undefined;
+  const number = fieldNumber(f[1] ?? '');
+  if (f.length < 7 || number === undefined) return undefined;
   return {
     keyword: f[0]!,
     number,
@@ -90,12 +90,15 @@ export function indexText(text: string): Map<string, [number, number]> {
     const comma2 = s.indexOf(',', comma + 1);
     const numText = comma2 === -1 ? s.slice(comma + 1) : s.slice(comma + 1, comma2);
     if (keyword === 'boss') {
-      boss = numText.trim().replace(/@.*$/, '');
+      // FTS-5002: `Boss,z:n/f`; anything else ends the point section rather than naming one.
+      const a = tryParseAddress(numText.trim().replace(/@.*$/, ''));
+      boss = a && !a.point ? nodeKey(a) : undefined;
       continue;
     }
-    const number = Number(numText);
-    if (!Number.isInteger(number) || number < 0) continue;
+    const number = fieldNumber(numText);
+    if (number === undefined) continue;
     let key: string;
+    if ((keyword === 'zone' || keyword === 'region' || keyword === 'host') && number === 0) continue;
     if (keyword === 'zone') {
       zone = number;
       net = number;
@@ -105,14 +108,35 @@ export function indexText(text: string): Map<string, [number, number]> {
       net = number;
       boss = undefined;
       key = `${zone}:${net}/0`;
-    } else if (keyword === 'point' && boss) {
+    } else if (keyword === 'point') {
+      // A point outside a Boss section belongs to nobody we could call.
+      if (!boss) continue;
       key = `${boss}.${number}`;
     } else {
       key = `${zone}:${net}/${number}`;
     }
-    if (zone && !index.has(key)) index.set(key, [start, line]);
+    // A line too short to be an entry (parseLine wants 7 fields) still moves the zone or net, but
+    // is not indexed: it would shadow a good entry for the same node further down.
+    if (zone && !index.has(key) && hasFields(s, 7)) index.set(key, [start, line]);
   }
   return index;
+}
+
+/** The number field of a line: digits only, 0..32767 (FRL-1002 ranges), else undefined. */
+function fieldNumber(text: string): number | undefined {
+  const t = text.trim();
+  if (!/^\d{1,5}$/.test(t)) return undefined;
+  const n = Number(t);
+  return n <= 32767 ? n : undefined;
+}
+
+/** Whether `s` has at least `n` comma-separated fields. */
+function hasFields(s: string, n: number): boolean {
+  for (let at = -1, seen = 1; ; seen++) {
+    if (seen >= n) return true;
+    at = s.indexOf(',', at + 1);
+    if (at === -1) return false;
+  }
 }
 
 const validPort = (n: number): boolean => n >= 1 && n <= 65535;

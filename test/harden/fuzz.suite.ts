@@ -40,6 +40,7 @@ import { parseIni } from '../../src/config/ini.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigError, FnpollError } from '../../src/errors.js';
 import { formatAddress, parseAddressList, tryParseAddress } from '../../src/ftn/address.js';
+import { indexText, judge, parseLine } from '../../src/net/nodelist.js';
 import { InvalidState, emptyHubState, emptyState, loadState, parseState, serializeState, type State } from '../../src/poll/state.js';
 import { MAX_CONFIG_BYTES, MAX_STATE_BYTES, NotTextFileError, readBoundedSync } from '../../src/textfile.js';
 import { say, shown, type Figures, type Size } from './lib.js';
@@ -448,11 +449,53 @@ function checkLimit(file: string, size: number, max: number): void {
   }
 }
 
-/**
- * Every target, in the order they run. The nodelist parser (src/net/nodelist.ts, from another
- * branch) joins here as one more FuzzTarget when it lands: random and mutated nodelist lines,
- * typed errors only, one-line messages.
- */
+
+// FTS-5000 nodelist lines, with the flags the host comes from (IBN/INA, an IP in the phone field,
+// a host in the system name), and the keywords that stop a call.
+const NODELIST_SAMPLE = [
+  ';A FidoNet Nodelist for Friday, December 4, 2026 -- Day number 338 : 12345',
+  'Zone,2,Europe,Somewhere,Sysop_Name,-Unpublished-,300,CM,IBN,INA:zone2.example',
+  'Region,50,Russia,Moscow,Some_One,-Unpublished-,300,CM,XA,IBN',
+  'Host,5020,Moscow_Net,Moscow,Other_One,7-495-000-0000,300,CM,IBN:host.example:24555',
+  ',1,Hub_One,Moscow,A_Sysop,000-000-0000,300,CM,IBN,INA:hub1.example,IBN:[2001:db8::1]:24554',
+  'Hub,2,bbs.example,City,B_Sysop,192.0.2.7,300,IBN',
+  'Pvt,3,Private,City,C_Sysop,-Unpublished-,300,CM',
+  'Down,4,Gone,City,D_Sysop,-Unpublished-,300,IBN:down.example',
+  'Hold,5,Away,City,E_Sysop,-Unpublished-,300,IBN:hold.example',
+  'Boss,2:5020/1',
+  'Point,7,A_Point,City,F_Sysop,-Unpublished-,300,IBN:point.example',
+  '\x1a',
+].join('\r\n');
+const NODELIST_SAMPLES = [Buffer.from(NODELIST_SAMPLE, 'latin1')];
+
+const nodelistParser: FuzzTarget<Buffer> = {
+  name: 'nodelist parser',
+  arbitrary: fc.oneof(randomBytes(2048), mutated(NODELIST_SAMPLES)),
+  check(bytes) {
+    const text = bytes.toString('latin1');
+    for (const [key, [offset, line]] of indexText(text)) {
+      expect(offset >= 0 && offset <= text.length, `index offset ${offset} outside the text`);
+      const end = text.indexOf('\n', offset);
+      const entry = parseLine(text.slice(offset, end === -1 ? undefined : end), line);
+      expect(entry !== undefined, `the index names ${shown(key)} at a line that does not parse`);
+      const address = tryParseAddress(key);
+      expect(address !== undefined, `index key ${shown(key)} is not an address`);
+      const answer = judge(entry!, address!, '/lists/NODELIST.338');
+      if (answer.ok) {
+        for (const h of answer.hosts) {
+          // What dial() is handed: a host without spaces or controls, a port in range.
+          expect(h.host.length > 0 && !/[\s\u0000-\u001f\u007f-\u009f]/.test(h.host), `host ${shown(h.host)} from ${shown(key)}`);
+          expect(h.port === undefined || (Number.isInteger(h.port) && h.port >= 1 && h.port <= 65535), `port ${h.port} from ${shown(key)}`);
+        }
+      } else {
+        expect(ONE_LINE_RE.test(answer.message), `nodelist message is not one clean line: ${shown(answer.message)}`);
+      }
+    }
+  },
+  typed: () => false,
+};
+
+/** Every target, in the order they run. */
 export const TARGETS: FuzzTarget<never>[] = [
   frameDecoder,
   commandParser,
@@ -462,6 +505,7 @@ export const TARGETS: FuzzTarget<never>[] = [
   configLoader,
   stateLoader,
   loaderLimits,
+  nodelistParser,
 ] as FuzzTarget<never>[];
 
 // ---------------------------------------------------------------------------------------------

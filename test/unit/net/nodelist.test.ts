@@ -51,6 +51,27 @@ describe('indexText (FTS-5000 branches)', () => {
     const index = indexText('Zone,2,Z,L,S,-Unpublished-,300\nBoss,2:5020/1\nPoint,3,P,L,S,-Unpublished-,300,IBN:p.example\n');
     assert.equal(index.get('2:5020/1.3')![1], 3);
   });
+
+  // Found by the nodelist fuzz target (npm run harden).
+  test('a line too short to parse moves the branch but shadows no later entry; bad numbers and Boss lines are ignored', () => {
+    const text = [
+      'Zone,2,Z,L,S,-Unpublished-,300',
+      'Host,5020,truncated',
+      ',1,Short',
+      ',1,Good,L,S,-Unpublished-,300,IBN:good.example',
+      'Region,,Empty,L,S,-Unpublished-,300',
+      ',2,Still_5020,L,S,-Unpublished-,300',
+      'Host,99999,Too_Big,L,S,-Unpublished-,300',
+      'Boss,::5020/1',
+      'Point,7,Orphan,L,S,-Unpublished-,300',
+    ].join('\n');
+    const index = indexText(text);
+    assert.deepEqual([...index.keys()], ['2:2/0', '2:5020/1', '2:5020/2']);
+    assert.equal(index.get('2:5020/1')![1], 4);
+    for (const [key, [offset, line]] of index) {
+      assert.ok(parseLine(text.slice(offset).split('\n')[0]!, line), key);
+    }
+  });
 });
 
 describe('hostsOf (FTS-5001 flags, FTS-5004 §4 order)', () => {
