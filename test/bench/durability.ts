@@ -56,7 +56,7 @@ export async function benchDurability(settings: BenchSettings, root: string): Pr
     const no = median(times.no);
     return [
       {
-        id: '1c',
+        id: '1e',
         what: `receive ${packets} × 8 KB into an inbound on disk (${fsType}): fsync = yes vs no`,
         fnpoll: `${fmtMs(yes)} (fsync = yes)`,
         baseline: `${fmtMs(no)} (fsync = no)`,
