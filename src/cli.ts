@@ -6,24 +6,53 @@ import { cac, type CAC } from 'cac';
 import { ExitCode, FnpollError, UsageError, ConfigError, LockError } from './errors.js';
 import type { GlobalFlags, Io } from './commands/io.js';
 
+/** Set once a stream's reader went away: what is still written to it is dropped. */
+const closed = { stdout: false, stderr: false };
+
 /**
  * A reader that went away (`fnpoll check | head -1`) is no error of ours: the rest of the output is
- * dropped and the command ends as it would have, without an EPIPE stack trace.
+ * dropped and the command ends as it would have, without an EPIPE stack trace. The 'error' listener
+ * goes on the stream when the stream is first used, by anyone (the logger writes to process.stderr
+ * itself), not before: Node makes process.stdout on first use, and on a pipe (cron's) that loads
+ * node:net, 3-5 ms that an idle run, which prints nothing, would pay for nothing.
  */
-function quietWhenClosed(stream: NodeJS.WriteStream): (text: string) => void {
-  let closed = false;
-  stream.on('error', () => {
-    closed = true;
-  });
-  return (text) => {
-    if (!closed) stream.write(text);
+function guardWhenMade(name: 'stdout' | 'stderr'): void {
+  const onError = (): void => {
+    closed[name] = true;
   };
+  const desc = Object.getOwnPropertyDescriptor(process, name);
+  const get = desc?.get;
+  if (!desc || !get || !desc.configurable) {
+    process[name].on('error', onError);
+    return;
+  }
+  Object.defineProperty(process, name, {
+    ...desc,
+    get() {
+      const stream = get.call(process) as NodeJS.WriteStream;
+      Object.defineProperty(process, name, desc);
+      stream.on('error', onError);
+      return stream;
+    },
+  });
 }
 
 let processIoMemo: Io | undefined;
 /** Made on first use, so that importing this module does not touch the process's streams. */
 function processIo(): Io {
-  return (processIoMemo ??= { out: quietWhenClosed(process.stdout), err: quietWhenClosed(process.stderr) });
+  if (!processIoMemo) {
+    guardWhenMade('stdout');
+    guardWhenMade('stderr');
+    processIoMemo = {
+      out: (text) => {
+        if (!closed.stdout) process.stdout.write(text);
+      },
+      err: (text) => {
+        if (!closed.stderr) process.stderr.write(text);
+      },
+    };
+  }
+  return processIoMemo;
 }
 
 const COMMANDS = ['run', 'now', 'status', 'check', 'queue', 'reset', 'poll', 'stats', 'health', 'import', 'demo', 'help'];
