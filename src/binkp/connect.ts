@@ -33,7 +33,7 @@ export interface RunOptions {
 }
 
 /** Bytes of one read from a socket we dialled ourselves. */
-const READ_BUFFER_BYTES = 256 * 1024;
+const READ_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Sockets made by connectReusingReads() read into one reused buffer (net's `onread`) instead of a fresh one
@@ -68,6 +68,7 @@ const WRITE_HIGH_WATER = 256 * 1024;
 /** Why input is paused; reading resumes when no reason is left. */
 const PAUSED_BY_SESSION = 1;
 const PAUSED_BY_THROTTLE = 2;
+const PAUSED_TO_YIELD = 4;
 
 /** The SessionLink over a Duplex. */
 class StreamLink implements SessionLink {
@@ -137,6 +138,14 @@ class StreamLink implements SessionLink {
       return;
     }
     this.session.endOfRead();
+    // One read at a time, then the event loop: libuv reads a busy socket up to 32 times in a row,
+    // and a hub faster than us would keep the loop there for megabytes, while the results the
+    // session waits for (a received file synced, so its M_GOT can go) sit in the queue. The hub
+    // frees its side sooner when our M_GOTs come as the files do.
+    if (!this.closing && !(this.paused & PAUSED_TO_YIELD)) {
+      this.pause(PAUSED_TO_YIELD);
+      setImmediate(() => this.resume(PAUSED_TO_YIELD));
+    }
     // bandwidth_limit on receiving: stop reading until the tokens for this chunk are there; TCP
     // backpressure then slows the hub.
     if (this.throttle && !this.closing) {

@@ -12,7 +12,8 @@
  * folds into few journal commits. binkp allows the M_GOTs of several files to go out together, so
  * the session loses nothing by waiting for the round.
  */
-import * as fsp from 'node:fs/promises';
+import { closeSync, fdatasync, fsync, openSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { IoError, errorText } from '../errors.js';
 
 export type SyncKind = 'file' | 'dir';
@@ -34,48 +35,96 @@ export interface GroupSyncStats {
   rounds: number;
   /** sync() calls answered. */
   requests: number;
+  /** Requests answered at once because the path is on a memory filesystem (tmpfs). */
+  inMemory: number;
 }
 
-/** How one path is made durable; replaceable in tests. */
-export type SyncPath = (path: string, kind: SyncKind) => Promise<void>;
+/**
+ * How one path is made durable; replaceable in tests (which look at the path). `fd`: an open
+ * descriptor of it (a received file still open), which stays the caller's.
+ */
+export type SyncPath = (path: string, kind: SyncKind, fd?: number) => Promise<void>;
 
 /**
- * Directories: fsync on a directory fd (POSIX leaves it to the filesystem; Linux needs it for a
- * new name to survive a crash). Some filesystems refuse it (EINVAL, EISDIR, EBADF): nothing more
- * can be done there, so that is not an error.
+ * Files: fdatasync. Directories: fsync on the directory's descriptor (POSIX leaves it to the
+ * filesystem; Linux needs it for a new name to survive a crash). Some filesystems refuse that
+ * (EINVAL, EISDIR, EBADF, ENOTSUP): nothing more can be done there, so that is not an error.
+ * The path is opened synchronously (microseconds): the thread pool is asked once, for the sync.
  */
-export const syncPath: SyncPath = async (path, kind) => {
-  const fh = await fsp.open(path, 'r');
+export const syncPath: SyncPath = async (path, kind, fd) => {
+  const own = fd === undefined ? openSync(path, 'r') : undefined;
   try {
-    if (kind === 'file') await fh.datasync();
-    else {
-      try {
-        await fh.sync();
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EBADF' && code !== 'ENOTSUP') throw err;
+    await new Promise<void>((resolve, reject) => {
+      if (kind === 'file') fdatasync(own ?? fd!, (err) => (err ? reject(err) : resolve()));
+      else {
+        fsync(own ?? fd!, (err) => {
+          const code = err?.code;
+          if (err && code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EBADF' && code !== 'ENOTSUP') reject(err);
+          else resolve();
+        });
       }
-    }
+    });
   } finally {
-    await fh.close();
+    if (own !== undefined) closeSync(own);
   }
 };
+
+/** Received files synced together at most, and how long the first of them waits for others. */
+const FILE_BATCH = 32;
+const FILE_WINDOW_MS = 10;
+
+/** statfs f_type of filesystems that live in memory, where fsync is a no-op in the kernel. */
+const MEMORY_FS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
+
+/**
+ * Whether the directory `dir` is on a filesystem that lives in memory (tmpfs, ramfs): nothing
+ * there survives a power cut, and the kernel's fsync on it returns at once, so asking costs a
+ * thread-pool round trip for nothing. Unknown (statfs fails): not in memory, so synced.
+ */
+export function inMemoryDir(dir: string): boolean {
+  try {
+    return MEMORY_FS.has(Number(statfsSync(dir).type));
+  } catch {
+    return false;
+  }
+}
 
 export class GroupSync {
   private next: Round | undefined;
   private running: Promise<void> | undefined;
-  readonly stats: GroupSyncStats = { syncs: 0, rounds: 0, requests: 0 };
+  readonly stats: GroupSyncStats = { syncs: 0, rounds: 0, requests: 0, inMemory: 0 };
+  /** Directory → on a memory filesystem; asked once per directory. */
+  private readonly memoryDirs = new Map<string, boolean>();
+  private readonly inMemory: (dir: string) => boolean;
+  /** Complete received files waiting for their batch's fdatasync (syncOpenFile). */
+  private readonly fileBatch: { path: string; fd: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private fileTimer: NodeJS.Timeout | undefined;
 
-  /** `enabled = false` (config `fsync = no`): every request resolves at once. */
+  /**
+   * `enabled = false` (config `fsync = no`): every request resolves at once. A test's own
+   * `doSync` sees every request: nothing is judged to be in memory unless `inMemory` says so.
+   */
   constructor(
     readonly enabled: boolean,
     private readonly doSync: SyncPath = syncPath,
-  ) {}
+    inMemory?: (dir: string) => boolean,
+  ) {
+    this.inMemory = inMemory ?? (doSync === syncPath ? inMemoryDir : () => false);
+  }
+
+  /** `path` (a `kind`) is on a memory filesystem: its sync would do nothing. */
+  private skip(path: string, kind: SyncKind): boolean {
+    const dir = kind === 'dir' ? path : dirname(path);
+    let mem = this.memoryDirs.get(dir);
+    if (mem === undefined) this.memoryDirs.set(dir, (mem = this.inMemory(dir)));
+    if (mem) this.stats.inMemory++;
+    return mem;
+  }
 
   /** Resolves once `path` was synced in a round that started after this call. */
   sync(path: string, kind: SyncKind): Promise<void> {
     this.stats.requests++;
-    if (!this.enabled) return Promise.resolve();
+    if (!this.enabled || this.skip(path, kind)) return Promise.resolve();
     if (!this.next) {
       this.next = { items: new Map() };
       this.schedule();
@@ -85,15 +134,48 @@ export class GroupSync {
     return new Promise<void>((resolve, reject) => item.waiters.push({ resolve, reject }));
   }
 
-  /** Resolves when every round asked for so far has run. */
+  /**
+   * Sync the open file `fd` (at `path`), a received file that is complete. Each file needs its
+   * own fdatasync, but when many start together the filesystem commits them in a few journal
+   * transactions, while one at a time each costs a commit (and stalls the file creations of the
+   * files behind it): measured on ext4, 1000 × 8 KB synced one by one cost +30 % over no sync,
+   * in batches of 16 or more about nothing. So files wait for their batch: it starts when
+   * FILE_BATCH files are in it, or FILE_WINDOW_MS after the first one joined (group commit with a
+   * delay window, as databases do it). The descriptor stays open until the promise settles.
+   */
+  syncOpenFile(path: string, fd: number): Promise<void> {
+    this.stats.requests++;
+    if (!this.enabled || this.skip(path, 'file')) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.fileBatch.push({ path, fd, resolve, reject });
+      if (this.fileBatch.length >= FILE_BATCH) this.startFileBatch();
+      else this.fileTimer ??= setTimeout(() => this.startFileBatch(), FILE_WINDOW_MS);
+    });
+  }
+
+  private startFileBatch(): void {
+    if (this.fileTimer) clearTimeout(this.fileTimer);
+    this.fileTimer = undefined;
+    const batch = this.fileBatch.splice(0);
+    if (batch.length) this.stats.rounds++;
+    for (const f of batch) {
+      this.stats.syncs++;
+      this.doSync(f.path, 'file', f.fd).then(f.resolve, (err: unknown) => f.reject(new IoError(`${f.path}: fsync failed: ${errorText(err)}`, { cause: err })));
+    }
+  }
+
+  /** Resolves when every round asked for so far has run (a waiting batch of files starts now). */
   async drain(): Promise<void> {
+    this.startFileBatch();
     while (this.running || this.next) await (this.running ?? new Promise((r) => setImmediate(r)));
   }
 
   private schedule(): void {
     if (this.running) return; // the running round schedules the next one when it ends
-    // One turn of the event loop, so completions of one socket read share the round.
-    setImmediate(() => {
+    // Requests made in the same turn share the round; it starts at the end of that turn, not a
+    // whole event-loop iteration later (a burst of reads can keep the loop in its poll phase for
+    // a long time), and what comes while it runs waits for the next one: group commit.
+    queueMicrotask(() => {
       const round = this.next;
       this.next = undefined;
       if (!round) return;

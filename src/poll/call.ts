@@ -324,7 +324,7 @@ export async function callHub(hub: HubConfig, opts: CallOptions): Promise<CallRe
     await Promise.all(pendingActions);
     if (durable.stats.requests) {
       const d = durable.stats;
-      log.debug(`fsync: ${d.requests} request(s) served by ${d.syncs} sync(s) in ${d.rounds} round(s)`, { ...d }, 'transfer');
+      log.debug(`fsync: ${d.requests} request(s) served by ${d.syncs} sync(s) in ${d.rounds} round(s)${d.inMemory ? `, ${d.inMemory} on a memory filesystem (nothing to sync)` : ''}`, { ...d }, 'transfer');
     }
 
     // A flow file whose lines are all sent goes; a poll request (an empty one) only after success,

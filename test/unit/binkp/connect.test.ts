@@ -116,6 +116,49 @@ describe('bandwidth_limit on receiving', () => {
   });
 });
 
+describe('reading', () => {
+  test('one read per event-loop turn: files completed by an earlier read get their M_GOT before the next read is handled', T, async () => {
+    // A hub that sends a thousand small files back to back, faster than they are handled. Each
+    // file's completion (like the inbound's fdatasync) resolves in a later turn of the loop. Read
+    // after read in one turn (libuv reads a busy socket up to 32 times in a row), the M_GOTs would
+    // wait until the hub's whole batch had been read; one read per turn, they go as files arrive.
+    const count = 1000;
+    const files = Array.from({ length: count }, (_, i) => ({ name: `${(0x5f000000 + i).toString(16)}.pkt`, data: pseudoRandomBytes(8192, 100 + i), mtime: 1_700_000_000 }));
+    const hub = new ScriptedHub({ addresses: [HUB_ADDRESS], files, frameSize: 4096 });
+    await hub.listen(0, '127.0.0.1');
+    closers.push(() => hub.close());
+    const received = { bytes: 0, data: [] as Buffer[] };
+    const env = memEnv(received);
+    let offered = 0;
+    let completed = 0;
+    let worst = 0;
+    const s = session(
+      {
+        ...env,
+        offer: async (file, secure) => {
+          offered++;
+          worst = Math.max(worst, offered - completed);
+          return env.offer(file, secure);
+        },
+        complete: (file) =>
+          new Promise<string>((resolve) =>
+            setImmediate(() => {
+              completed++;
+              resolve(`mem/${file.name}`);
+            }),
+          ),
+      },
+      new ManualClock(0),
+    );
+    const result = await runSession(s, await openSocket(hub.port));
+    assert.ok(result.ok, result.error?.message);
+    assert.equal(completed, count);
+    assert.equal(received.bytes, count * 8192);
+    // A read holds at most 64 KiB: 8 of these files (or a piece of two more).
+    assert.ok(worst <= 16, `${worst} files were waiting for their M_GOT at once`);
+  });
+});
+
 describe('the end of a session', () => {
   test('after a timeout the connection is gone within the linger bound, however the hub floods; nothing more is handled', T, async () => {
     // A hostile hub: a greeting, then M_NUL as fast as the socket takes it, forever.

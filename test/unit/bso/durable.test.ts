@@ -4,7 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GroupSync, type SyncKind } from '../../../src/bso/durable.js';
+import { GroupSync, inMemoryDir, type SyncKind } from '../../../src/bso/durable.js';
+import { execFileSync } from 'node:child_process';
 import { Inbound } from '../../../src/bso/inbound.js';
 import { IoError } from '../../../src/errors.js';
 
@@ -59,7 +60,7 @@ describe('GroupSync (issue 11, defect 5: group commit)', () => {
     await tick();
     disk.release();
     await Promise.all(second);
-    assert.deepEqual(g.stats, { syncs: 5, rounds: 2, requests: 6 });
+    assert.deepEqual(g.stats, { syncs: 5, rounds: 2, requests: 6, inMemory: 0 });
     await g.drain();
   });
 
@@ -72,6 +73,45 @@ describe('GroupSync (issue 11, defect 5: group commit)', () => {
     assert.equal(bad.status, 'rejected');
     assert.ok(bad.status === 'rejected' && bad.reason instanceof IoError);
     assert.match(String((bad as PromiseRejectedResult).reason.message), /^\/bad: fsync failed: EIO/);
+  });
+
+  test('received files still open are synced through their descriptor, in batches: 32 at once, or what came within 10 ms', async () => {
+    const disk = slowDisk();
+    const g = new GroupSync(true, (p, k, fd) => {
+      assert.equal(typeof fd, 'number', `${p}: synced without its descriptor`);
+      return disk.sync(p, k);
+    });
+    const done: number[] = [];
+    const first = Array.from({ length: 40 }, (_, i) => g.syncOpenFile(`/f${i}`, 100 + i).then(() => void done.push(i)));
+    // The 32nd file started the batch; the other 8 wait for the window.
+    assert.equal(disk.calls.length, 32);
+    assert.deepEqual(disk.calls.slice(0, 2), [['/f0', 'file'], ['/f1', 'file']]);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(disk.calls.length, 40, 'the rest went when the window closed');
+    assert.deepEqual(done, [], 'none answered before its own sync finished');
+    disk.release();
+    await Promise.all(first);
+    assert.equal(done.length, 40);
+    assert.deepEqual(g.stats, { syncs: 40, rounds: 2, requests: 40, inMemory: 0 });
+    // drain() does not wait for the window.
+    const late = g.syncOpenFile('/late', 7);
+    const drained = g.drain();
+    assert.deepEqual(disk.calls.at(-1), ['/late', 'file']);
+    disk.release();
+    await Promise.all([late, drained]);
+  });
+
+  test('a memory filesystem (tmpfs) is not synced: its fsync is a no-op in the kernel', async () => {
+    let calls = 0;
+    const g = new GroupSync(true, async () => void calls++, (d) => d.startsWith('/mem'));
+    await Promise.all([g.sync('/mem/a', 'file'), g.sync('/mem', 'dir'), g.syncOpenFile('/mem/b', 3), g.sync('/disk', 'dir')]);
+    assert.equal(calls, 1);
+    assert.deepEqual(g.stats, { syncs: 1, rounds: 1, requests: 4, inMemory: 3 });
+    // What inMemoryDir says about a directory agrees with what coreutils' stat says about its filesystem.
+    for (const d of ['/dev/shm', tmpdir(), '/proc']) {
+      const type = execFileSync('stat', ['-f', '-c', '%T', d], { encoding: 'utf8' }).trim();
+      assert.equal(inMemoryDir(d), type === 'tmpfs' || type === 'ramfs', `${d} is ${type}`);
+    }
   });
 
   test('fsync = no: resolves at once, never syncs', async () => {
