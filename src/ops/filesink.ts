@@ -9,8 +9,11 @@
  *
  * Batched: rotating-file-stream writes each chunk with its own awaited file write, so a session
  * that logs two lines per file for a thousand files queued two thousand writes, and the run
- * waited ~150 ms at exit for them to drain. Lines of one event-loop turn go out as one chunk,
- * at most BATCH_MAX bytes (less with a small log_rotate_size, so rotation stays as fine-grained).
+ * waited ~150 ms at exit for them to drain. A quiet run's line goes out at the end of the
+ * event-loop turn that logged it; while lines keep coming, what piled up goes out at most every
+ * FLUSH_INTERVAL_MS, as one chunk of at most BATCH_MAX bytes (less with a small
+ * log_rotate_size, so rotation stays as fine-grained). Per turn, a session receiving a thousand
+ * small packets still made ~500 writes, each a thread-pool round trip and a promise.
  */
 import { basename, dirname } from 'node:path';
 import { makeDirsSync } from '../dirs.js';
@@ -33,12 +36,16 @@ export interface FileSinkOptions {
   onError?: (err: Error) => void;
   /** Bytes waiting for the disk before lines are dropped (default MAX_QUEUED_BYTES). */
   maxQueued?: number;
+  /** Clock for the flush interval, ms (tests); default Date.now. */
+  now?: () => number;
 }
 
 const requireCjs = createRequire(import.meta.url);
 
 /** Upper bound of one batched write. */
 const BATCH_MAX = 64 * 1024;
+/** While busy, lines wait at most this long (ms) for the ones after them. */
+export const FLUSH_INTERVAL_MS = 50;
 /**
  * Log text waiting for the disk, at most. A hub that floods M_NUL at log_level = debug once piled
  * hundreds of MB here, and the run lingered at exit writing them. Beyond it lines are dropped and
@@ -54,6 +61,10 @@ export class FileSink implements Sink {
   /** Lines not yet handed to the stream, and their length in characters. */
   private pending = '';
   private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** When the last chunk was handed to the stream (opts.now). */
+  private lastFlush = -Infinity;
+  private readonly now: () => number;
   private readonly batchMax: number;
   private readonly maxQueued: number;
   /** Lines dropped since the last summary. */
@@ -64,6 +75,7 @@ export class FileSink implements Sink {
     this.format = opts.format === 'text' ? formatText : formatJson;
     this.batchMax = opts.rotateSize > 0 ? Math.max(1, Math.min(BATCH_MAX, Math.floor(opts.rotateSize / 8))) : BATCH_MAX;
     this.maxQueued = opts.maxQueued ?? MAX_QUEUED_BYTES;
+    this.now = opts.now ?? Date.now;
   }
 
   /** Characters handed over but not yet on disk. */
@@ -83,7 +95,11 @@ export class FileSink implements Sink {
     if (this.pending.length >= this.batchMax) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      // At most the interval, whatever the wall clock did since the last chunk.
+      const wait = Math.min(FLUSH_INTERVAL_MS, this.lastFlush + FLUSH_INTERVAL_MS - this.now());
+      if (!(wait > 0)) setImmediate(() => this.flush());
+      // Not unref'd: a process that ends without close() still writes its last lines.
+      else this.flushTimer = setTimeout(() => this.flush(), Math.ceil(wait));
     }
   }
 
@@ -109,7 +125,10 @@ export class FileSink implements Sink {
   /** Hand what is pending to the stream as one chunk. */
   private flush(): void {
     this.flushScheduled = false;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     if (!this.pending) return;
+    this.lastFlush = this.now();
     const chunk = this.pending;
     this.pending = '';
     if (!this.failed) this.stream?.write(chunk);

@@ -123,6 +123,34 @@ export class MemorySink implements Sink {
 
 /** JSON line for the log file: stable field names. */
 export function formatJson(ev: LogEvent): string {
+  const f = ev.fields;
+  // Built as text: twice as fast as stringifying an object, and the log file takes two lines per
+  // file moved. Field names that are array indices ("0") would sort first in an object: those
+  // lines go the object way, which is the reference for what a line holds.
+  if (f && Object.keys(f).some((k) => INDEX_KEY_RE.test(k))) return formatJsonObject(ev);
+  let line = `{"time":"${ev.time.toISOString()}","level":"${ev.level}","category":"${ev.category}"`;
+  if (ev.runId) line += `,"run":${JSON.stringify(ev.runId)}`;
+  if (ev.sessionId) line += `,"session":${JSON.stringify(ev.sessionId)}`;
+  if (ev.hub) line += `,"hub":${JSON.stringify(ev.hub)}`;
+  line += `,"message":${JSON.stringify(ev.message)}`;
+  if (f) {
+    for (const k of Object.keys(f)) {
+      const v = f[k];
+      // A field never replaces the event's own keys (nor anything an object inherits).
+      if (v === undefined || k in RESERVED_FIELDS || (k === 'run' && ev.runId) || (k === 'session' && ev.sessionId) || (k === 'hub' && ev.hub)) continue;
+      const json = JSON.stringify(v);
+      if (json !== undefined) line += `,${JSON.stringify(k)}:${json}`;
+    }
+  }
+  return `${line}}`;
+}
+
+/** Keys that are always taken (`in` also finds what every object inherits: `constructor`...). */
+const RESERVED_FIELDS: Record<string, true> = { time: true, level: true, category: true, message: true };
+const INDEX_KEY_RE = /^(?:0|[1-9]\d*)$/;
+
+/** formatJson() by way of an object: the same line. */
+export function formatJsonObject(ev: LogEvent): string {
   const o: Record<string, unknown> = {
     time: ev.time.toISOString(),
     level: ev.level,

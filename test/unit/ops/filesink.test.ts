@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { FileSink, type FileSinkOptions } from '../../../src/ops/filesink.js';
+import { FLUSH_INTERVAL_MS, FileSink, type FileSinkOptions } from '../../../src/ops/filesink.js';
 import { Logger } from '../../../src/ops/logger.js';
 import { withTempDir } from '../../helpers/tmp.js';
 
@@ -28,6 +28,18 @@ function jsonLines(text: string): Record<string, unknown>[] {
 
 async function rotatedFiles(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => n.endsWith('.gz')).sort();
+}
+
+function messagesOf(chunk: string): unknown[] {
+  return jsonLines(chunk).map((l) => l.message);
+}
+
+/** Resolves once `done()` holds; fails after 5 s. */
+async function waitFor(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done(); waited += 5) {
+    if (waited > 5000) assert.fail('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** Write `count` info lines of about 140 bytes: `line 0`, `line 1`, ... */
@@ -74,6 +86,48 @@ describe('FileSink', () => {
       assert.equal(messages[messages.length - 1], 'after the flood');
       const dropped = Number(/^(\d+)/.exec(messages[messages.length - 2]!)![1]);
       assert.equal(messages.length - 2 + dropped, 200);
+    }, 'fnpoll-filesink-');
+  });
+
+  test('a quiet line goes out at the end of its turn; lines that keep coming go out together, once per interval', async () => {
+    await withTempDir(async (dir) => {
+      let now = 1_000_000;
+      const fileSink = sink(dir, { now: () => now });
+      const log = new Logger([fileSink]);
+      log.info('first');
+      // The stream exists from the first line on: record what is handed to it.
+      const stream = (fileSink as unknown as { stream: { write: (chunk: string) => boolean } }).stream;
+      const chunks: string[] = [];
+      const write = stream.write.bind(stream);
+      stream.write = (chunk: string) => {
+        chunks.push(chunk);
+        return write(chunk);
+      };
+      const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+      await turn();
+      assert.deepEqual(chunks.map(messagesOf), [['first']]);
+
+      // Within the interval: the next lines wait for it, across turns, and then go as one chunk.
+      now += FLUSH_INTERVAL_MS / 2;
+      log.info('second');
+      await turn();
+      log.info('third');
+      await turn();
+      assert.equal(chunks.length, 1, 'a line went out before the interval was over');
+      await waitFor(() => chunks.length === 2);
+      assert.deepEqual(chunks.map(messagesOf), [['first'], ['second', 'third']]);
+
+      // A clock that jumped back waits no longer than the interval (not an hour).
+      now -= 3_600_000;
+      log.info('fourth');
+      await waitFor(() => chunks.length === 3);
+      // close() writes what waits at once.
+      now += 3_600_000;
+      log.info('fifth');
+      await log.close();
+      assert.deepEqual(chunks.map(messagesOf), [['first'], ['second', 'third'], ['fourth'], ['fifth']]);
+      const lines = jsonLines(await readFile(join(dir, 'fnpoll.log'), 'utf8')).map((l) => l.message);
+      assert.deepEqual(lines, ['first', 'second', 'third', 'fourth', 'fifth']);
     }, 'fnpoll-filesink-');
   });
 

@@ -6,6 +6,7 @@ import {
   Logger,
   MemorySink,
   formatJson,
+  formatJsonObject,
   formatText,
   levelEnabled,
   type LogEvent,
@@ -159,6 +160,23 @@ describe('formatJson', () => {
   test('absent context and undefined fields are dropped; fields cannot overwrite the fixed names', () => {
     const o = JSON.parse(formatJson(event({ fields: { gone: undefined, kept: null, message: 'spoof', level: 'x' } })));
     assert.deepEqual(o, { time: WHEN.toISOString(), level: 'info', category: 'general', message: 'hello', kept: null });
+  });
+
+  test('the text-built line is byte for byte what stringifying the object gives', () => {
+    const own = (k: string, v: unknown): Record<string, unknown> => Object.defineProperty({}, k, { value: v, enumerable: true });
+    const cases: Partial<LogEvent>[] = [
+      {},
+      { runId: 'r1', sessionId: 's2', hub: 'hub "quoted" \\ \u001b[2J', message: 'received a.pkt → /in/a.pkt\r\u0085' },
+      { fields: { run: 'no run id, kept', session: 'kept', hub: 'kept', file: 'a', size: 8192, ok: true, none: null } },
+      { runId: 'r', sessionId: 's', hub: 'h', fields: { run: 'dropped', session: 'dropped', hub: 'dropped', time: 1, level: 2, category: 3, message: 4 } },
+      { fields: { constructor: 'inherited name', toString: 'x', hasOwnProperty: 'y', valueOf: 1 } },
+      { fields: own('__proto__', { a: 1 }) },
+      { fields: { when: new Date(0), list: [1, 'two', { three: 3 }], nested: { deep: { n: -0 } }, nan: Number.NaN, inf: Infinity } },
+      { fields: { fn: () => 1, sym: Symbol('s'), undef: undefined, json: { toJSON: () => 'custom' } } },
+      { fields: { 'quote"key': 1, 'line\nkey': 2, 'ünïcödé': 'ü', '\ud800': 'lone' } },
+      { fields: { b: 1, 10: 'index', 2: 'index', a: 2, '01': 'not an index' } },
+    ];
+    for (const c of cases) assert.equal(formatJson(event(c)), formatJsonObject(event(c)), JSON.stringify(Object.keys(c.fields ?? {})));
   });
 
   test('a message with newlines stays on one line', () => {
