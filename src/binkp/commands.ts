@@ -35,6 +35,8 @@ export function argText(arg: Buffer): string {
 
 // FTS-1026 §5.4: alpha, digit and these "safe" characters go plain; everything else is escaped.
 const SAFE = new Set(Array.from('!"#$%&\'()*+,-./:;<=>?@[]^_`{|}~'));
+/** Every character in isPlain()'s set: the digits, letters and SAFE (no space, no backslash). */
+const ALL_PLAIN_RE = /^[0-9A-Za-z!"#$%&'()*+,\-./:;<=>?@[\]^_`{|}~]*$/;
 
 function isPlain(byte: number): boolean {
   return (
@@ -51,6 +53,8 @@ function isPlain(byte: number): boolean {
  * from their UTF-8 form.
  */
 export function escapeName(name: string): string {
+  // Most names are plain already (8.3 packets, archives): nothing to escape.
+  if (ALL_PLAIN_RE.test(name)) return name;
   const bytes = Buffer.from(name, 'utf8');
   let out = '';
   for (const b of bytes) {

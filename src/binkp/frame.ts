@@ -169,15 +169,17 @@ export class FrameDecoder {
 
 /** Encode a command frame: header, command byte, argument text (no trailing NUL, as binkd). */
 export function encodeCommand(id: number, arg: string | Buffer = ''): Buffer {
-  const argBytes = typeof arg === 'string' ? Buffer.from(arg, 'latin1') : arg;
-  const payload = 1 + argBytes.length;
+  // latin1: one byte per character, so the length is known before encoding: one buffer, no copy.
+  const length = arg.length;
+  const payload = 1 + length;
   if (payload > MAX_FRAME_PAYLOAD) {
-    throw new RangeError(`binkp command argument of ${argBytes.length} bytes exceeds the frame limit`);
+    throw new RangeError(`binkp command argument of ${length} bytes exceeds the frame limit`);
   }
   const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload);
   out.writeUInt16BE(COMMAND_BIT | payload, 0);
   out[2] = id;
-  argBytes.copy(out, 3);
+  if (typeof arg === 'string') out.write(arg, 3, 'latin1');
+  else arg.copy(out, 3);
   return out;
 }
 

@@ -80,6 +80,11 @@ const NAME_RECORD_RE = /^[0-9a-f]{32}\.name$/;
 
 /** Control characters (C0, DEL, C1), path separators, `:` and the characters Windows refuses. */
 const UNSAFE_RE = /[\u0000-\u001f\u007f-\u009f/\\:*?"<>|]/g;
+/**
+ * Names sanitizeName() keeps as they are, tested first: printable ASCII without UNSAFE_RE's
+ * characters (`"` `*` `/` `:` `<` `>` `?` `\` `|`), not starting with a dot.
+ */
+const PLAIN_NAME_RE = /^[ !#-)+-\-0-9;=@-[\]-{}~][ !#-)+-.0-9;=@-[\]-{}~]*$/;
 /** A UTF-16 surrogate without its partner: not encodable as UTF-8. */
 const LONE_SURROGATE_RE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
@@ -104,6 +109,8 @@ function cutUtf8(text: string, max: number): string {
  * names to the implementation ("save file with some legal name") and allows names up to 32751 bytes.
  */
 export function sanitizeName(name: string): string {
+  // The usual name (8.3 packets, archives): printable ASCII, nothing to change; 1 byte a character.
+  if (name.length <= MAX_NAME_BYTES && PLAIN_NAME_RE.test(name)) return name;
   let s = name.replace(LONE_SURROGATE_RE, '_').replace(UNSAFE_RE, '_');
   s = s.replace(/^\.+/, (dots) => '_'.repeat(dots.length));
   if (s === '') return '_';
@@ -152,16 +159,25 @@ export function* candidateNames(name: string): Generator<string> {
   for (let n = 1; n <= MAX_RENAME; n++) yield `${name}.${n}`;
 }
 
-/** `dir/name`, refusing anything that would not sit directly inside `dir`. */
+/**
+ * `dir/name`, refusing anything that would not sit directly inside `dir`. `dir` is one of the
+ * Inbound's directories, made absolute and normalised by path.resolve() in its constructor.
+ */
 function inside(dir: string, name: string): string {
-  // The cheap test first: it runs for every received file; path.resolve() does not.
-  if (name !== '' && name !== '.' && name !== '..' && !/[/\\\0]/.test(name) && path.isAbsolute(dir)) return path.join(dir, name);
+  // The cheap test first: it runs for each name tried for every received file. A plain name in
+  // a normalised absolute dir needs no path.join() (which normalises again, ~5 µs a call).
+  if (name !== '' && name !== '.' && name !== '..' && !/[/\\\0]/.test(name) && path.isAbsolute(dir)) return childPath(dir, name);
   const root = path.resolve(dir);
   const full = path.resolve(root, name);
   if (path.dirname(full) !== root || path.basename(full) !== name) {
     throw new IoError(`inbound ${root}: refusing file name "${name}" (would leave the directory)`);
   }
   return full;
+}
+
+/** `name` in the normalised absolute directory `dir` (path.resolve() output: no trailing `/` but for the root). */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
 function sameTime(mtimeMs: number, unixSeconds: number): boolean {
@@ -445,6 +461,7 @@ export class Inbound {
     const writeMeta = offset > 0 ? undefined : (): void => writeSidecar(sidecar, JSON.stringify(meta) + '\n', this.mode);
     let fd: number;
     try {
+      this.tempNames?.add(path.basename(part));
       fd = fss.openSync(part, flags, this.mode);
       // Exactly inbound_mode, whatever the umask, and also for a partial left by an older run:
       // the final file is this inode, and the tosser's group must be able to read it.
@@ -617,7 +634,7 @@ export class Inbound {
     const known = this.pathCache.get(key);
     if (known) return known;
     const hash = digest('sha256', key, 'hex').slice(0, 32);
-    const paths = { part: path.join(this.dirs.temp, `${hash}.part`), sidecar: path.join(this.dirs.temp, `${hash}.json`) };
+    const paths = { part: childPath(this.dirs.temp, `${hash}.part`), sidecar: childPath(this.dirs.temp, `${hash}.json`) };
     if (this.pathCache.size >= 8) this.pathCache.delete(this.pathCache.keys().next().value!);
     this.pathCache.set(key, paths);
     return paths;
@@ -649,9 +666,29 @@ export class Inbound {
     return undefined;
   }
 
+  /**
+   * Names in the temp inbound when this Inbound first looked (a session's first offer), plus the
+   * partials it opened since: a partial of this hub's file that is in neither cannot exist, as
+   * only a session with this hub creates one, and the busy flags allow one at a time. Spares an
+   * lstat() per received file. undefined: not listed yet; null: the listing failed (stat each).
+   */
+  private tempNames: Set<string> | null | undefined;
+
+  private mayHavePartial(part: string): boolean {
+    if (this.tempNames === undefined) {
+      try {
+        this.tempNames = new Set(fss.readdirSync(this.dirs.temp));
+      } catch {
+        this.tempNames = null;
+      }
+    }
+    return this.tempNames === null || this.tempNames.has(path.basename(part));
+  }
+
   /** Offset to resume `file` at; discards partials that must not be resumed. */
   private async resumeOffset(file: IncomingFile): Promise<number> {
     const { part, sidecar } = this.partialPaths(file);
+    if (!this.mayHavePartial(part)) return 0;
     let length: number;
     try {
       const st = fss.lstatSync(part, { throwIfNoEntry: false });

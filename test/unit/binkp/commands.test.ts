@@ -71,6 +71,17 @@ describe('escapeName', () => {
     assert.equal(escapeName('€'), '\\xe2\\x82\\xac');
     assert.equal(escapeName('𝄞'), '\\xf0\\x9d\\x84\\x9e');
   });
+
+  test('every character below U+0100, alone and among plain ones (the plain-name fast path agrees)', () => {
+    const plain = (b: number): boolean => /[0-9A-Za-z]/.test(String.fromCharCode(b)) || '!"#$%&\'()*+,-./:;<=>?@[]^_`{|}~'.includes(String.fromCharCode(b));
+    const wire = (ch: string): string =>
+      [...Buffer.from(ch, 'utf8')].map((b) => (plain(b) ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+    for (let c = 0; c < 0x100; c++) {
+      const ch = String.fromCharCode(c);
+      assert.equal(escapeName(ch), wire(ch), `U+${c.toString(16)}`);
+      assert.equal(escapeName(`00AB.${ch}pkt`), `00AB.${wire(ch)}pkt`, `U+${c.toString(16)} inside`);
+    }
+  });
 });
 
 describe('unescapeName', () => {

@@ -96,6 +96,18 @@ describe('sanitizeName', () => {
     const noExt = sanitizeName('x'.repeat(1000));
     assert.equal(noExt, 'x'.repeat(MAX_NAME_BYTES));
   });
+
+  test('every character below U+0100, first and inside a name, as the rule says (the plain-name fast path agrees)', () => {
+    const unsafe = (c: number): boolean => c < 0x20 || (c >= 0x7f && c <= 0x9f) || '/\\:*?"<>|'.includes(String.fromCharCode(c));
+    for (let c = 0; c < 0x100; c++) {
+      const ch = String.fromCharCode(c);
+      const kept = unsafe(c) ? '_' : ch;
+      assert.equal(sanitizeName(`a${ch}b`), `a${kept}b`, `U+${c.toString(16)} inside`);
+      assert.equal(sanitizeName(`${ch}b`), `${ch === '.' ? '_' : kept}b`, `U+${c.toString(16)} first`);
+    }
+    assert.equal(sanitizeName('x'.repeat(MAX_NAME_BYTES)), 'x'.repeat(MAX_NAME_BYTES));
+    assert.equal(sanitizeName('x'.repeat(MAX_NAME_BYTES - 3) + '.pkt'), 'x'.repeat(MAX_NAME_BYTES - 4) + '.pkt');
+  });
 });
 
 describe('candidate names on a clash', () => {
