@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -229,6 +229,25 @@ describe('run lock', () => {
       assert.match(err.message, /file\.lock is not a lock directory/);
       return true;
     });
+  });
+
+  test('an owner file that cannot be written: one I/O error naming it, the lock released, no temp file left', async () => {
+    const sub = join(dir, 'owner');
+    await mkdir(sub);
+    const lockFile = join(sub, 'run.lock');
+    // A directory where the owner file goes: the rename into place fails.
+    await mkdir(lockInfoPath(lockFile));
+    await assert.rejects(acquireRunLock(lockFile), (err: unknown) => {
+      assert.ok(err instanceof IoError, String(err));
+      assert.match(err.message, /^cannot write lock owner file .*run\.lock\.info: /);
+      return true;
+    });
+    assert.deepEqual((await readdir(sub)).sort(), ['run.lock.info']);
+    await rm(lockInfoPath(lockFile), { recursive: true });
+    const lock = await acquireRunLock(lockFile);
+    assert.deepEqual((await readdir(sub)).sort(), ['run.lock', 'run.lock.info']);
+    await lock.release();
+    assert.deepEqual(await readdir(sub), []);
   });
 
   test('readLockInfo: no lock → undefined', async () => {
