@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { BinkdHub, leftoverBinkdProcesses } from '../helpers/binkd.js';
 import { TestNode, fileHash, pseudoRandomBytes, sha256 } from '../helpers/node.js';
 import { Cleanups, assertExit } from '../helpers/interop.js';
+import { acquireRunLock } from '../../src/poll/lock.js';
 
 const HUB = '2:5020/1@fidonet';
 const US = '2:5020/99@fidonet';
@@ -96,6 +97,24 @@ describe('run lock against binkd', () => {
     assert.equal(await fileHash(join(hub.inbound, 'mail.bin')), sha256(data));
     assert.ok(!existsSync(`${node.stateFile}.lock`), 'the winner left its lock behind');
     assert.deepEqual(await node.listOutbound(), []);
+  });
+
+  test('nothing due while another run holds the lock: exit 75 naming it, not a quiet 0', async () => {
+    const hub = await startHub();
+    const node = await makeNode(hub);
+    assertExit(await node.run(['run']), 0);
+    // The hub was just polled: nothing is due. The idle check must still see the lock.
+    const lock = await acquireRunLock(`${node.stateFile}.lock`);
+    try {
+      const held = await node.run(['run']);
+      assertExit(held, 75);
+      assert.match(held.stderr, new RegExp(`held by pid ${process.pid}\\b[^\\n]*another fnpoll run is active`));
+    } finally {
+      await lock.release();
+    }
+    const idle = await node.run(['run']);
+    assertExit(idle, 0);
+    assert.equal(idle.stderr, '');
   });
 
   test('a SIGKILLed run: its lock is taken over at once by the next run, and the call resumes', async () => {
