@@ -6,7 +6,7 @@
  * SRV goes to the system's servers (/etc/resolv.conf) and host addresses come from getaddrinfo,
  * so /etc/hosts and nsswitch apply to host names as they do for every other program.
  */
-import { promises as dnsPromises } from 'node:dns';
+import { createRequire } from 'node:module';
 import type { FtnAddress } from '../ftn/address.js';
 import type { IpFamily } from '../config/types.js';
 import { isHostName, isIPv4Text, isIPv6Text } from '../config/load.js';
@@ -80,15 +80,28 @@ export function literal(host: string): IpAddress | undefined {
   return undefined;
 }
 
-/** The resolver fnpoll uses: `servers` from `dns_server`, or the system's. */
+/**
+ * node:dns's promises, loaded at the first lookup: a hub given by IP address needs none, and
+ * loading it (and making a resolver) cost every session run ~1 ms before the dial.
+ */
+function dnsPromises(): typeof import('node:dns').promises {
+  return (createRequire(import.meta.url)('node:dns') as typeof import('node:dns')).promises;
+}
+
+/** The resolver fnpoll uses: `servers` from `dns_server`, or the system's. Made at its first use. */
 export async function systemDns(servers?: string[]): Promise<DnsApi> {
-  const resolver = new dnsPromises.Resolver({ timeout: 5000, tries: 2 });
-  // `dns_server` items (`ip`, `ip:port`, `[v6]:port`) are in the form setServers() takes.
-  if (servers?.length) resolver.setServers(servers);
+  let made: import('node:dns').promises.Resolver | undefined;
+  const resolverOf = (): import('node:dns').promises.Resolver => {
+    if (made) return made;
+    const resolver = new (dnsPromises().Resolver)({ timeout: 5000, tries: 2 });
+    // `dns_server` items (`ip`, `ip:port`, `[v6]:port`) are in the form setServers() takes.
+    if (servers?.length) resolver.setServers(servers);
+    return (made = resolver);
+  };
   const byResolver = async (host: string, family: IpFamily): Promise<IpAddress[]> => {
     const ask = async (fam: 4 | 6): Promise<IpAddress[]> => {
       try {
-        const list = fam === 4 ? await resolver.resolve4(host) : await resolver.resolve6(host);
+        const list = fam === 4 ? await resolverOf().resolve4(host) : await resolverOf().resolve6(host);
         return list.map((address) => ({ address, family: fam }));
       } catch (err) {
         if (isNotFound(err)) return [];
@@ -101,11 +114,11 @@ export async function systemDns(servers?: string[]): Promise<DnsApi> {
     return all;
   };
   const byLookup = async (host: string, family: IpFamily): Promise<IpAddress[]> => {
-    const list = await dnsPromises.lookup(host, { all: true, family, verbatim: true });
+    const list = await dnsPromises().lookup(host, { all: true, family, verbatim: true });
     return list.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
   };
   return {
-    resolveSrv: (name) => resolver.resolveSrv(name),
+    resolveSrv: async (name) => resolverOf().resolveSrv(name),
     addresses: (host, family) => {
       const lit = literal(host);
       if (lit) return Promise.resolve(family === 0 || family === lit.family ? [lit] : []);

@@ -6,10 +6,19 @@
  * runs inside (the session does not know it is wrapped).
  */
 import type { Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { createRequire } from 'node:module';
+import type { TLSSocket } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { SessionError, errorText } from '../errors.js';
 import type { Timers } from '../binkp/connect.js';
+
+/**
+ * node:tls, loaded when a hub is called over TLS: most sessions are plain binkp, and loading it
+ * (with the crypto and stream parts it pulls in) cost every session run ~1 ms before the dial.
+ */
+function tlsConnect(options: import('node:tls').ConnectionOptions): TLSSocket {
+  return (createRequire(import.meta.url)('node:tls') as typeof import('node:tls')).connect(options);
+}
 
 export interface TlsOptions {
   /** The name the certificate must carry (the host we looked up; not an IP's reverse name). */
