@@ -165,6 +165,19 @@ export class GroupSync {
     }
   }
 
+  /**
+   * For a large file still being received: its `fd` (at `path`) is synced now, while its data
+   * keeps arriving, so that the sync before its M_GOT has only the tail left to write. undefined
+   * when nothing is synced (`fsync = no`, a memory filesystem). A failure rejects: the caller must
+   * keep it, as Linux reports a writeback error only once per descriptor, and the sync before
+   * the M_GOT could then succeed on data that never reached the disk.
+   */
+  syncEarly(path: string, fd: number): Promise<void> | undefined {
+    if (!this.enabled || this.skip(path, 'file')) return undefined;
+    this.stats.syncs++;
+    return this.doSync(path, 'file', fd);
+  }
+
   /** Resolves when every round asked for so far has run (a waiting batch of files starts now). */
   async drain(): Promise<void> {
     this.startFileBatch();

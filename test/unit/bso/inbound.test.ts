@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import {
   Inbound,
   MAX_NAME_BYTES,
+  SYNC_EARLY_BYTES,
   candidateNames,
   keepsExtension,
   sanitizeName,
@@ -15,6 +16,8 @@ import {
   type PartialFile,
 } from '../../../src/bso/inbound.js';
 import { IoError } from '../../../src/errors.js';
+import { GroupSync, type SyncKind } from '../../../src/bso/durable.js';
+import { fstatSync } from 'node:fs';
 
 let root: string;
 let n = 0;
@@ -330,6 +333,89 @@ describe('Inbound.open / PartialFile', () => {
     const none = incoming('later.zip', 'abc');
     await (await ib.open(none, 0)).close();
     assert.equal((await tempFiles(d)).length, 2);
+  });
+
+  test('a large file is synced while it arrives, one sync at a time; the M_GOT sync then writes the tail', async () => {
+    const d = dirs();
+    const calls: { path: string; kind: SyncKind; fd: number | undefined; bytes: number }[] = [];
+    const durable = new GroupSync(true, async (p, kind, fd) => void calls.push({ path: p, kind, fd, bytes: fd === undefined ? -1 : fstatSync(fd).size }), () => false);
+    const ib = inbound(d, { durable });
+    const MiB = 1024 * 1024;
+    const chunk = Buffer.alloc(MiB, 1);
+    const f: IncomingFile = { name: 'big.bin', size: 2 * SYNC_EARLY_BYTES + 8 * MiB, mtime: MTIME };
+    const p = await ib.open(f, 0);
+    for (let at = 0; at < f.size; at += MiB) {
+      p.write([chunk]);
+      await new Promise((r) => setImmediate(r));
+    }
+    const early = calls.filter((c) => c.kind === 'file');
+    assert.deepEqual(early.map((c) => c.bytes), [SYNC_EARLY_BYTES, 2 * SYNC_EARLY_BYTES], 'a sync each time 16 MiB more arrived');
+    assert.ok(early.every((c) => c.fd !== undefined && c.path.endsWith('.part')));
+    await ib.complete(f, p, true);
+    assert.deepEqual(calls.filter((c) => c.kind === 'file').map((c) => c.bytes), [SYNC_EARLY_BYTES, 2 * SYNC_EARLY_BYTES, f.size]);
+
+    // No early sync for a file that is not larger than the step, nor with fsync = no.
+    calls.length = 0;
+    const small: IncomingFile = { name: 'small.bin', size: SYNC_EARLY_BYTES, mtime: MTIME };
+    const q = await ib.open(small, 0);
+    for (let at = 0; at < small.size; at += MiB) q.write([chunk]);
+    await ib.complete(small, q, true);
+    assert.deepEqual(calls.filter((c) => c.kind === 'file').map((c) => c.bytes), [SYNC_EARLY_BYTES]);
+    let unsynced = 0;
+    const off = inbound(dirs(), { durable: new GroupSync(false, async () => void unsynced++) });
+    const r = await off.open(f, 0);
+    for (let at = 0; at < f.size; at += MiB) r.write([chunk]);
+    await off.complete(f, r, true);
+    assert.equal(unsynced, 0);
+  });
+
+  test('an early sync that failed fails the file (no M_GOT); a close waits for the sync in flight', async () => {
+    const MiB = 1024 * 1024;
+    const chunk = Buffer.alloc(MiB, 2);
+    const f: IncomingFile = { name: 'eio.bin', size: SYNC_EARLY_BYTES + 4 * MiB, mtime: MTIME };
+    // Linux reports a writeback error once per descriptor: the sync before the M_GOT would pass.
+    let failed = false;
+    const d = dirs();
+    const ib = inbound(d, {
+      durable: new GroupSync(true, async (_p, _k, fd) => {
+        if (!failed && fd !== undefined) {
+          failed = true;
+          throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        }
+      }, () => false),
+    });
+    const p = await ib.open(f, 0);
+    for (let at = 0; at < f.size; at += MiB) {
+      p.write([chunk]);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(failed);
+    await assert.rejects(ib.complete(f, p, true), (err: unknown) => err instanceof IoError && /fsync failed: .*EIO/.test(err.message));
+    assert.equal(existsSync(path.join(d.secure, 'eio.bin')), false, 'a file whose data may not be on disk was put in the inbound');
+
+    // A sync still running when the session closes the partial: the descriptor stays open for it.
+    let release!: () => void;
+    let fdSeen: number | undefined;
+    let fdValid = false;
+    const held = inbound(dirs(), {
+      durable: new GroupSync(true, (_p, _k, fd) => {
+        fdSeen = fd;
+        return new Promise<void>((r) => (release = () => {
+          fdValid = fd !== undefined && fstatSync(fd).size > 0;
+          r();
+        }));
+      }, () => false),
+    });
+    const q = await held.open({ ...f, name: 'held.bin' }, 0);
+    for (let at = 0; at < SYNC_EARLY_BYTES; at += MiB) q.write([chunk]);
+    assert.notEqual(fdSeen, undefined, 'no early sync started');
+    let closed = false;
+    const closing = q.close().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(closed, false, 'closed while its sync was running');
+    release();
+    await closing;
+    assert.ok(fdValid, 'the descriptor was closed under the sync');
   });
 
   test('write after close throws', async () => {
