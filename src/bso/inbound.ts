@@ -250,8 +250,8 @@ class SyncPartial implements PartialFile {
     private readonly size: number,
     private writeMeta: (() => void) | undefined,
     private readonly sidecar: string,
-    /** Syncs the file while it arrives (GroupSync.syncEarly); absent when nothing is synced. */
-    private readonly durable?: GroupSync,
+    /** Syncs the file while it arrives (GroupSync.syncEarly); dropped once it says nothing is synced. */
+    private earlySync?: GroupSync,
   ) {}
 
   /** A sidecar was written for this partial. */
@@ -296,7 +296,7 @@ class SyncPartial implements PartialFile {
     }
     this.written += total;
     this.unsynced += total;
-    if (this.unsynced >= SYNC_EARLY_BYTES && this.durable && !this.syncing && this.received < this.size) this.syncEarly(this.durable);
+    if (this.unsynced >= SYNC_EARLY_BYTES && this.earlySync && !this.syncing && this.received < this.size) this.syncEarly(this.earlySync);
   }
 
   /**
@@ -307,7 +307,11 @@ class SyncPartial implements PartialFile {
    */
   private syncEarly(durable: GroupSync): void {
     const started = durable.syncEarly(this.file, this.fd);
-    if (!started) return;
+    if (!started) {
+      // fsync = no, or a memory filesystem: it will not change for this file.
+      this.earlySync = undefined;
+      return;
+    }
     this.unsynced = 0;
     this.syncing = started.then(
       () => {
