@@ -7,8 +7,8 @@
  * a plain mkdir; the first refusal is the answer.
  */
 import * as fss from 'node:fs';
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { fsp } from './files.js';
 
 function errCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
@@ -57,7 +57,7 @@ export async function pseudoFilesystem(dir: string): Promise<string | undefined>
   let p = path.resolve(dir);
   for (;;) {
     try {
-      const st = await fsp.statfs(p);
+      const st = await fsp().statfs(p);
       return PSEUDO_FS[st.type];
     } catch (err) {
       const code = errCode(err);

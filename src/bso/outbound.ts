@@ -8,16 +8,19 @@
  * Control files (.bsy/.csy/.hld/.try) are not queue items; ./flags.ts handles them. Callers must
  * hold the node's .bsy before changing its flow files (FTS-5005 §5.1).
  */
-import { open, readFile, stat, truncate, unlink } from 'node:fs/promises';
 import { makeDirs } from '../dirs.js';
 import type { Stats } from 'node:fs';
 import { createRequire } from 'node:module';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FLAVOURS, type BsoLayout, type Flavour, type QueueSummary } from './types.js';
 import { addressKey, formatAddress, type FtnAddress } from '../ftn/address.js';
 import { IoError, errorText } from '../errors.js';
-import { isErrno, unlinkIfPresent } from '../files.js';
+import { fsp, isErrno, unlinkIfPresent } from '../files.js';
+
+/** Let the event loop run (timers/promises' setImmediate, without loading that module on the idle path). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 // The synchronous calls come from node:fs through require(): an ES import of node:fs builds its
 // whole namespace, streams included, which an idle cron run (planning only) would pay for.
@@ -449,7 +452,7 @@ type StatResult = { stats: Stats } | { missing: true } | { error: unknown };
 
 async function statOf(path: string): Promise<StatResult> {
   try {
-    return { stats: await stat(path) };
+    return { stats: await fsp().stat(path) };
   } catch (error) {
     return isErrno(error, 'ENOENT') ? { missing: true } : { error };
   }
@@ -590,7 +593,7 @@ export async function scanNode(layout: BsoLayout, addr: FtnAddress, opts: ScanOp
 async function readFlow(file: FoundFile, root: string, warn: (msg: string) => void): Promise<ReadFlow | undefined> {
   let data: Buffer;
   try {
-    data = await readFile(file.path);
+    data = await fsp().readFile(file.path);
   } catch (err) {
     // Gone since the listing (another program finished it): nothing queued there.
     if (!isErrno(err, 'ENOENT')) warn(`flow file ${file.path}: cannot read it, skipped: ${errorText(err)}`);
@@ -863,7 +866,7 @@ export async function applyFlowAction(item: OutboundItem): Promise<void> {
       return;
     case 'truncate':
       try {
-        await truncate(item.path, 0);
+        await fsp().truncate(item.path, 0);
       } catch (err) {
         if (!isErrno(err, 'ENOENT')) {
           throw new IoError(`sent file ${item.path} (${item.flow.flowPath}): cannot truncate it: ${errorText(err)}`, { cause: err });
@@ -896,7 +899,7 @@ export interface FinishOptions {
 export async function finishFlowFile(flowPath: string, opts: FinishOptions = {}): Promise<boolean> {
   let data: Buffer;
   try {
-    data = await readFile(flowPath);
+    data = await fsp().readFile(flowPath);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return false;
     throw new IoError(`flow file ${flowPath}: cannot read it: ${errorText(err)}`, { cause: err });
@@ -909,7 +912,7 @@ export async function finishFlowFile(flowPath: string, opts: FinishOptions = {})
   }
   if (!lines.every(lineDone)) return false;
   try {
-    await unlink(flowPath);
+    await fsp().unlink(flowPath);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return false;
     throw new IoError(`flow file ${flowPath}: cannot delete it: ${errorText(err)}`, { cause: err });
@@ -921,7 +924,7 @@ export async function finishFlowFile(flowPath: string, opts: FinishOptions = {})
 async function markVanished(flowPath: string, lines: FlowLine[], warn: (msg: string) => void): Promise<void> {
   let fh;
   try {
-    fh = await open(flowPath, 'r+');
+    fh = await fsp().open(flowPath, 'r+');
   } catch (err) {
     throw new IoError(`flow file ${flowPath}: cannot open it to mark vanished files: ${errorText(err)}`, { cause: err });
   }
@@ -966,7 +969,7 @@ export async function createPollRequest(
   try {
     await makeDirs(dirname(path));
     // 'a': creates it if missing and never truncates one that appeared meanwhile.
-    const fh = await open(path, 'a');
+    const fh = await fsp().open(path, 'a');
     await fh.close();
   } catch (err) {
     throw new IoError(`poll request ${path} for ${formatAddress(addr)}: cannot create it: ${errorText(err)}`, { cause: err });
@@ -982,7 +985,7 @@ export async function appendFlowLine(flowPath: string, line: string): Promise<vo
   if (/[\r\n]/.test(line)) throw new TypeError(`flow line for ${flowPath} contains a line break: ${JSON.stringify(line)}`);
   try {
     await makeDirs(dirname(flowPath));
-    const fh = await open(flowPath, 'a+');
+    const fh = await fsp().open(flowPath, 'a+');
     try {
       const { size } = await fh.stat();
       let prefix = '';

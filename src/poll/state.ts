@@ -7,13 +7,12 @@
  * file is the normal first run. Saves go through write-file-atomic (temp file, fsync, rename), so a
  * `kill -9` at any instant leaves either the old or the new file, never a torn one.
  */
-import { lstat, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IoError, errorText, type FailureKind } from '../errors.js';
 import { makeDirs } from '../dirs.js';
 import { shownText } from '../binkp/untrusted.js';
 import { MAX_STATE_BYTES, NotTextFileError, readTextFileSync } from '../textfile.js';
-import { isErrno } from '../files.js';
+import { fsp, isErrno } from '../files.js';
 
 export const STATE_VERSION = 1;
 
@@ -367,7 +366,7 @@ async function freeQuarantineName(path: string, now: number): Promise<string> {
   for (let n = 1; ; n++) {
     const candidate = n === 1 ? stem : `${stem}-${n}`;
     try {
-      await lstat(candidate);
+      await fsp().lstat(candidate);
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return candidate;
       throw err;
@@ -406,7 +405,7 @@ export async function loadState(path: string, opts: LoadStateOptions): Promise<S
   let dest: string;
   try {
     dest = await freeQuarantineName(path, opts.now());
-    await rename(path, dest);
+    await fsp().rename(path, dest);
   } catch (err) {
     throw new IoError(`state file ${path} is invalid (${reason}) and could not be moved aside: ${errorText(err)}`, {
       cause: err,
@@ -449,7 +448,7 @@ export async function saveState(path: string, state: State, opts: SaveStateOptio
 /** Best effort: some filesystems refuse fsync on a directory; the data itself is already synced. */
 async function fsyncDir(dir: string): Promise<void> {
   try {
-    const fd = await open(dir, 'r');
+    const fd = await fsp().open(dir, 'r');
     try {
       await fd.sync();
     } finally {

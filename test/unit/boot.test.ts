@@ -5,9 +5,15 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { serializeState } from '../../src/poll/state.js';
 import { BUNDLE, CODE_CACHE, loadBundle } from '../../src/boot.cjs';
 import type { TestNode } from '../helpers/node.js';
 import { Cleanups } from '../helpers/interop.js';
+
+/** dist/src/boot.cjs, loaded by a child that looks at what Node loaded. */
+const BOOT_CJS = fileURLToPath(new URL('../../src/boot.cjs', import.meta.url));
 
 describe('start-up from the single-file build', () => {
   const cleanups = new Cleanups();
@@ -41,6 +47,27 @@ describe('start-up from the single-file build', () => {
     const nonAscii = bytes.findIndex((b) => b > 0x7f);
     assert.equal(nonAscii, -1, `non-ASCII byte at ${nonAscii}: ${bytes.subarray(Math.max(0, nonAscii - 40), nonAscii + 8).toString()}`);
     assert.doesNotMatch(bytes.toString('latin1'), /^\s*(\/\*\*|\/\/ )/m);
+  });
+
+  test('an idle run loads none of the I/O machinery it does not use (streams, fs/promises, net, TLS, DNS)', async () => {
+    // Each costs an idle cron run milliseconds for nothing (src/files.ts fsp(), src/cli.ts).
+    const n = await cleanups.makeNode({ hubs: [{ name: 'hub1', address: '2:5020/1@fidonet', port: 1, password: 'pw' }], poller: { poll_interval: '1h' } });
+    const now = Date.now();
+    await writeFile(n.stateFile, serializeState({ version: 1, hubs: { hub1: { lastAttempt: now - 60_000, lastSuccess: now - 60_000, lastResult: { ok: true }, consecutiveFailures: 0, totals: { sessionsOk: 1, sessionsFailed: 0, filesSent: 0, filesReceived: 0, bytesSent: 0, bytesReceived: 0 }, history: [] } } }));
+    const script = `
+      const before = new Set(process.moduleLoadList);
+      const { loadBundle } = require(${JSON.stringify(BOOT_CJS)});
+      loadBundle().cli.main(['run', '-c', ${JSON.stringify(n.configPath)}], { out: (t) => require('fs').writeSync(1, t), err: (t) => require('fs').writeSync(2, t) }).then((code) => {
+        const loaded = process.moduleLoadList.filter((m) => !before.has(m));
+        require('fs').writeSync(1, JSON.stringify({ code, loaded }));
+      });
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const { code, loaded } = JSON.parse(r.stdout) as { code: number; loaded: string[] };
+    assert.equal(code, 0);
+    const unwanted = loaded.filter((m) => /^NativeModule (net|tls|dns|stream|fs\/promises|timers\/promises|internal\/streams\/readable|child_process|zlib)$/.test(m));
+    assert.deepEqual(unwanted, [], `an idle run loaded: ${unwanted.join(', ')}`);
   });
 
   test('an error is one line; with --debug, a stack trace naming the TypeScript sources', async () => {
