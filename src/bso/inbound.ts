@@ -214,6 +214,12 @@ interface Sidecar {
 }
 
 /**
+ * A file larger than this is synced every time this much more of it arrived (SyncPartial.syncEarly),
+ * one sync at a time: the sync before its M_GOT then writes at most the tail.
+ */
+export const SYNC_EARLY_BYTES = 16 * 1024 * 1024;
+
+/**
  * Received data goes to the partial with synchronous writes as it arrives, as binkd writes it (the
  * frames of one socket read in one writev):
  * microseconds each into the page cache, with no thread-pool round trip and no stream machinery
@@ -222,12 +228,6 @@ interface Sidecar {
  * interrupted transfer leaves a partial that holds everything received. The socket is not read
  * while a write runs: that is the backpressure.
  */
-/**
- * A file larger than this is synced every time this much more of it arrived (SyncPartial.syncEarly),
- * one sync at a time: the sync before its M_GOT then writes at most the tail.
- */
-export const SYNC_EARLY_BYTES = 16 * 1024 * 1024;
-
 class SyncPartial implements PartialFile {
   private written = 0;
   private closed = false;
