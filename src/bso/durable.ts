@@ -173,6 +173,8 @@ export class GroupSync {
    * the M_GOT could then succeed on data that never reached the disk.
    */
   syncEarly(path: string, fd: number): Promise<void> | undefined {
+    // Counted as every request is, so that the debug line's requests and syncs add up.
+    this.stats.requests++;
     if (!this.enabled || this.skip(path, 'file')) return undefined;
     this.stats.syncs++;
     return this.doSync(path, 'file', fd);

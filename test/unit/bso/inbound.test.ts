@@ -353,6 +353,8 @@ describe('Inbound.open / PartialFile', () => {
     assert.ok(early.every((c) => c.fd !== undefined && c.path.endsWith('.part')));
     await ib.complete(f, p, true);
     assert.deepEqual(calls.filter((c) => c.kind === 'file').map((c) => c.bytes), [SYNC_EARLY_BYTES, 2 * SYNC_EARLY_BYTES, f.size]);
+    // The fsync debug line: every sync served a request.
+    assert.ok(durable.stats.syncs <= durable.stats.requests, JSON.stringify(durable.stats));
 
     // No early sync for a file that is not larger than the step, nor with fsync = no.
     calls.length = 0;
