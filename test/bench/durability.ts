@@ -5,11 +5,15 @@
  *
  * The inbound lives under FNPOLL_BENCH_DISK_DIR (settings.diskDir); the row names the filesystem
  * type it found there, so a run on tmpfs cannot pass for a disk measurement.
+ *
+ * The same rounds run the floor caller (floorcaller.cts) with and without `--fsync`, into an inbound
+ * on the same disk: what making these files durable costs a caller that does nothing else, with
+ * the plainest group commit. The note gives its ratio beside fnpoll's.
  */
 import { mkdir, mkdtemp, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BinkdHub } from '../helpers/binkd.js';
-import { BenchNode } from './node.js';
+import { BenchNode, FLOOR_CALLER } from './node.js';
 import { makePayload, verifyDelivered } from './payload.js';
 import { expectExit, fmtMs, measure, median, progress, type BenchSettings, type Row } from './lib.js';
 
@@ -41,29 +45,42 @@ export async function benchDurability(settings: BenchSettings, root: string): Pr
       no: await BenchNode.create(join(dir, 'no'), { address: US, hubs, poller: { fsync: 'no' } }),
     };
     const hubFlo = `${hub.outboundFor(US)}.flo`;
-    const times = { yes: [] as number[], no: [] as number[] };
+    const kinds = ['yes', 'no', 'floor-yes', 'floor-no'] as const;
+    type Kind = (typeof kinds)[number];
+    const times: Record<Kind, number[]> = { yes: [], no: [], 'floor-yes': [], 'floor-no': [] };
     const rounds = settings.scale === 'full' ? Math.max(settings.rounds, MIN_ROUNDS) : settings.rounds;
-    progress(`durability: ${packets} × 8 KB into an inbound on ${fsType} (${diskRoot}), fsync yes/no alternating, 1 warm-up + ${rounds} rounds`);
+    progress(`durability: ${packets} × 8 KB into an inbound on ${fsType} (${diskRoot}), fsync yes/no and the floor's, in turn, 1 warm-up + ${rounds} rounds`);
     for (let r = 0; r <= rounds; r++) {
-      for (const which of r % 2 ? (['no', 'yes'] as const) : (['yes', 'no'] as const)) {
-        const node = nodes[which];
+      for (const which of kinds.map((_, i) => kinds[(i + r) % kinds.length]!)) {
+        const floor = which.startsWith('floor');
+        const inbound = floor ? join(dir, which) : nodes[which as 'yes' | 'no'].inbound;
         await writeFile(hubFlo, `${payload.map((f) => f.path).join('\n')}\n`);
         // Moved aside, not deleted: ext4 slows the creation of new files while many inodes were
         // freed within the last seconds, which made both kinds of rounds swing by ±30 % and hid
         // what the syncs cost. Everything is deleted at the end.
-        await rename(node.inbound, join(dir, `old-${which}-${r}`)).catch(() => undefined);
-        await mkdir(node.tempInbound, { recursive: true });
-        await rm(node.stateFile, { force: true });
-        const m = await measure(process.execPath, node.args('run'), { timeoutMs: 120_000 });
-        expectExit(m, 0, `fnpoll (fsync = ${which})`);
-        const problems = await verifyDelivered(node.inbound, payload);
-        if (problems.length) throw new Error(`durability: fsync = ${which}: ${problems.slice(0, 5).join('; ')}`);
-        progress(`  round ${r === 0 ? 'warm-up' : r}: fsync ${which} ${fmtMs(m.wallMs)}`);
+        await rename(inbound, join(dir, `old-${which}-${r}`)).catch(() => undefined);
+        let m;
+        if (floor) {
+          await mkdir(inbound, { recursive: true });
+          const args = [FLOOR_CALLER, String(hub.port), US, PASSWORD, inbound, ...(which === 'floor-yes' ? ['--fsync'] : [])];
+          m = await measure(process.execPath, args, { timeoutMs: 120_000 });
+        } else {
+          const node = nodes[which as 'yes' | 'no'];
+          await mkdir(node.tempInbound, { recursive: true });
+          await rm(node.stateFile, { force: true });
+          m = await measure(process.execPath, node.args('run'), { timeoutMs: 120_000 });
+        }
+        expectExit(m, 0, floor ? `the floor caller (${which})` : `fnpoll (fsync = ${which})`);
+        const problems = await verifyDelivered(inbound, payload);
+        if (problems.length) throw new Error(`durability: ${which}: ${problems.slice(0, 5).join('; ')}`);
+        progress(`  round ${r === 0 ? 'warm-up' : r}: ${floor ? which : `fsync ${which}`} ${fmtMs(m.wallMs)}`);
         if (r > 0) times[which].push(m.wallMs);
       }
     }
     const yes = median(times.yes);
     const no = median(times.no);
+    const floorYes = median(times['floor-yes']);
+    const floorNo = median(times['floor-no']);
     return [
       {
         id: '1e',
@@ -73,7 +90,10 @@ export async function benchDurability(settings: BenchSettings, root: string): Pr
         ratio: (yes / no).toFixed(2),
         target: `≤ ${TARGET.toFixed(2)}`,
         met: yes / no <= TARGET,
-        note: `fsync yes ${times.yes.map(fmtMs).join(', ')}; no ${times.no.map(fmtMs).join(', ')}; inbound under ${diskRoot}`,
+        note:
+          `fsync yes ${times.yes.map(fmtMs).join(', ')}; no ${times.no.map(fmtMs).join(', ')}; ` +
+          `floor (floorcaller.cts) with --fsync ${times['floor-yes'].map(fmtMs).join(', ')}, without ${times['floor-no'].map(fmtMs).join(', ')}: ` +
+          `${fmtMs(floorYes)} vs ${fmtMs(floorNo)}, ratio ${(floorYes / floorNo).toFixed(2)}; inbound under ${diskRoot}`,
       },
     ];
   } finally {

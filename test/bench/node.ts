@@ -11,6 +11,8 @@ import { hubSectionLines, type HubSection } from '../helpers/node.js';
 /** Repository root (dist/test/bench → ../../..). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const BIN = join(ROOT, 'bin', 'fnpoll.cjs');
+/** The floor caller (floorcaller.cts), compiled beside this file as CommonJS: the quickest kind of script for Node to load. */
+export const FLOOR_CALLER = join(dirname(fileURLToPath(import.meta.url)), 'floorcaller.cjs');
 
 /** A hub section, as the tests write them. */
 export type BenchHub = HubSection;

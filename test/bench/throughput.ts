@@ -14,6 +14,11 @@
  * row notes the CPU time the hub's own session process used: where that alone exceeds the target
  * (target × binkd's wall), no caller can meet it against this hub, and the note says so.
  *
+ * The receive rows (1b, 1b-disk) also run the floor in the same rounds (floorcaller.cts): the
+ * least a caller on Node.js can do for the same files. Its ratio to binkd is what Node's own
+ * start-up leaves of the target against this hub; the note gives it. On disk it runs a second
+ * time with --fsync: fnpoll syncs every received file there (fsync = yes), binkd does not.
+ *
  * These rows run plain both ways (fnpoll with use_compression = no; binkd's caller compresses
  * nothing without `zallow` rules, and -r turns its CRYPT off). Two rows measure the extensions
  * (issue 13), both sides doing the same work: 1c sends text packets with GZ (fnpoll's default;
@@ -24,7 +29,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BinkdHub, BINKD } from '../helpers/binkd.js';
-import { BenchNode } from './node.js';
+import { BenchNode, FLOOR_CALLER } from './node.js';
 import { makePayload, makeTextPackets, verifyDelivered, type PayloadFile } from './payload.js';
 import { expectExit, fmtMB, fmtMs, fmtRate, measure, median, progress, type BenchSettings, type Measured, type Row } from './lib.js';
 
@@ -80,8 +85,10 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
+type Who = 'fnpoll' | 'binkd' | 'floor' | 'floor-fsync';
+
 interface Side {
-  name: 'fnpoll' | 'binkd';
+  name: Who;
   /**
    * Prepare the round (flow files, empty inboxes), run, verify. Returns the wall time and the
    * CPU time the hub's session process used (read after verifying, when binkd has reaped it).
@@ -196,18 +203,22 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
         return { wallMs: m.wallMs, hubCpuMs: (await hub.sessionCpuMs()) - cpuAt };
       },
     });
-    const receive = (who: 'fnpoll' | 'binkd', files: readonly PayloadFile[]): Side => ({
+    const floorInbox = join(dir, 'floor-inbound');
+    const runFloor = (fsync: boolean): Promise<Measured> =>
+      measure(process.execPath, [FLOOR_CALLER, String(hub.port), US, PASSWORD, floorInbox, ...(fsync ? ['--fsync'] : [])], { timeoutMs: RUN_TIMEOUT_MS });
+    const receive = (who: Who, files: readonly PayloadFile[]): Side => ({
       name: who,
       round: async () => {
         const { node, callerDir, ourFlo } = plain;
         await rm(ourFlo, { force: true });
         await writeFile(hubFlo, flowText(files));
-        const inbox = who === 'fnpoll' ? node.inbound : join(callerDir, 'inbound');
+        const floor = who === 'floor' || who === 'floor-fsync';
+        const inbox = who === 'fnpoll' ? node.inbound : floor ? floorInbox : join(callerDir, 'inbound');
         await emptyDir(inbox);
-        if (who === 'fnpoll') await mkdir(node.tempInbound, { recursive: true });
+        await mkdir(who === 'fnpoll' ? node.tempInbound : inbox, { recursive: true });
         const logAt = (await hub.log()).length;
         const cpuAt = await hub.sessionCpuMs();
-        const m = who === 'fnpoll' ? await runFnpoll(plain) : await runBinkd(plain);
+        const m = who === 'fnpoll' ? await runFnpoll(plain) : floor ? await runFloor(who === 'floor-fsync') : await runBinkd(plain);
         expectExit(m, 0, `${who} (receive)`);
         if (who === 'binkd') expectOk(await readText(join(callerDir, 'binkd.log')), callerOk, 'binkd caller');
         expectOk(await hubLogSince(logAt), hubOk, `binkd hub (${who} receiving)`);
@@ -243,22 +254,27 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
     const scenarios = all.filter((sc) => ids.includes(sc.id));
     const rows: Row[] = [];
     for (const sc of scenarios) {
-      const make = (who: 'fnpoll' | 'binkd'): Side => (sc.dir === 'send' ? send(who, sc.files, sc.v, sc.proof) : receive(who, sc.files));
-      const fn: number[] = [];
-      const bk: number[] = [];
-      const hubCpu = { fnpoll: [] as number[], binkd: [] as number[] };
-      progress(`throughput ${sc.id} ${sc.dir}: 1 warm-up + ${settings.rounds} rounds, fnpoll and binkd alternating`);
+      const make = (who: Who): Side => (who === 'floor' || who === 'floor-fsync' || sc.dir === 'receive' ? receive(who, sc.files) : send(who, sc.files, sc.v, sc.proof));
+      // On disk fnpoll syncs each received file before its M_GOT (fsync = yes, the default) and
+      // binkd does not: the floor runs both ways there. On tmpfs fnpoll syncs nothing.
+      const floors: Who[] = place === 'disk' ? ['floor', 'floor-fsync'] : ['floor'];
+      const callers: Who[] = sc.dir === 'receive' ? ['fnpoll', 'binkd', ...floors] : ['fnpoll', 'binkd'];
+      const wall: Record<Who, number[]> = { fnpoll: [], binkd: [], floor: [], 'floor-fsync': [] };
+      const hubCpu: Record<Who, number[]> = { fnpoll: [], binkd: [], floor: [], 'floor-fsync': [] };
+      progress(`throughput ${sc.id} ${sc.dir}: 1 warm-up + ${settings.rounds} rounds, ${callers.join(', ')} in turn`);
       for (let r = 0; r <= settings.rounds; r++) {
-        // Alternate who goes first, so neither always runs on a warmer cache.
-        const order = r % 2 ? [make('binkd'), make('fnpoll')] : [make('fnpoll'), make('binkd')];
-        for (const side of order) {
-          const t = await side.round();
-          progress(`  round ${r === 0 ? 'warm-up' : r}: ${side.name} ${fmtMs(t.wallMs)} (hub session CPU ${fmtMs(t.hubCpuMs)})`);
+        // Rotate who goes first, so none always runs on a warmer cache.
+        const order = callers.map((_, i) => callers[(i + r) % callers.length]!);
+        for (const who of order) {
+          const t = await make(who).round();
+          progress(`  round ${r === 0 ? 'warm-up' : r}: ${who} ${fmtMs(t.wallMs)} (hub session CPU ${fmtMs(t.hubCpuMs)})`);
           if (r === 0) continue;
-          (side.name === 'fnpoll' ? fn : bk).push(t.wallMs);
-          hubCpu[side.name].push(t.hubCpuMs);
+          wall[who].push(t.wallMs);
+          hubCpu[who].push(t.hubCpuMs);
         }
       }
+      const fn = wall.fnpoll;
+      const bk = wall.binkd;
       const f = median(fn);
       const b = median(bk);
       const bytes = sc.files.reduce((n, x) => n + x.size, 0);
@@ -266,6 +282,19 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
       // A target below the hub's own CPU time for the session cannot be met by any caller.
       const floor = Math.min(median(hubCpu.fnpoll), median(hubCpu.binkd));
       const bound = sc.target !== undefined && floor > sc.target * b ? `; that is more than ${sc.target} × binkd's wall (${fmtMs(sc.target * b)}): no caller can meet the target against this hub` : '';
+      const floorNote = floors
+        .filter((who) => wall[who].length)
+        .map((who) => {
+          const fl = median(wall[who]);
+          const head =
+            who === 'floor'
+              ? 'floor (a caller on Node.js that only writes and acknowledges, test/bench/floorcaller.cts)'
+              : 'floor with --fsync (each file synced before its M_GOT, as fsync = yes does, by a plain group commit without early syncs)';
+          // Only the plain floor bounds every caller on Node.js; the syncing one is a reference.
+          const above = who === 'floor' && sc.target !== undefined && fl > sc.target * b ? ', above the target: no caller on Node.js met it against this hub in these rounds' : '';
+          return `; ${head} ${wall[who].map(fmtMs).join(', ')}: median ${fmtMs(fl)}, ${(fl / b).toFixed(2)} × binkd${above}`;
+        })
+        .join('');
       rows.push({
         id: sc.id,
         what: sc.what,
@@ -274,7 +303,7 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
         ratio: (f / b).toFixed(2),
         target: sc.target !== undefined ? `≤ ${sc.target.toFixed(1)}` : '-',
         met: sc.target !== undefined ? f / b <= sc.target : undefined,
-        note: `fnpoll ${fn.map(fmtMs).join(', ')}; binkd ${bk.map(fmtMs).join(', ')}; ${hubNote}${bound}; frames: fnpoll 32767, binkd 4096 (oblksize default)`,
+        note: `fnpoll ${fn.map(fmtMs).join(', ')}; binkd ${bk.map(fmtMs).join(', ')}; ${hubNote}${bound}${floorNote}; frames: fnpoll 32767, binkd 4096 (oblksize default)`,
       });
     }
     return rows;
