@@ -46,6 +46,26 @@ export function envInt(env: NodeJS.ProcessEnv, name: string, fallback: number, m
   return n;
 }
 
+/**
+ * Variables Node acts on at every start, before any of fnpoll's code runs: NODE_OPTIONS adds
+ * flags, NODE_EXTRA_CA_CERTS makes it read and parse a PEM bundle (~40 ms of a ~110 ms start on
+ * the development machine, whose sandbox sets it), the others turn on coverage, debug output or
+ * a compile cache. cron and systemd timers start fnpoll without them, so the measured programs
+ * (fnpoll, `node -e 0`, the floor caller; binkd ignores them) run without them too, unless
+ * FNPOLL_BENCH_NODE_ENV=keep. The header names what was removed.
+ */
+export const NODE_START_ENV = ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'NODE_V8_COVERAGE', 'NODE_DEBUG', 'NODE_DEBUG_NATIVE', 'NODE_COMPILE_CACHE', 'NODE_PENDING_DEPRECATION'];
+
+/** Remove NODE_START_ENV from this process's environment, which every child inherits; returns the names removed. */
+export function dropNodeStartEnv(env: NodeJS.ProcessEnv): string[] {
+  const mode = env['FNPOLL_BENCH_NODE_ENV'];
+  if (mode !== undefined && mode !== '' && mode !== 'keep') throw new Error(`FNPOLL_BENCH_NODE_ENV="${mode}" is not "keep"`);
+  if (mode === 'keep') return [];
+  const removed = NODE_START_ENV.filter((name) => env[name] !== undefined);
+  for (const name of removed) delete env[name];
+  return removed;
+}
+
 const SHM = '/dev/shm';
 
 function writableDir(dir: string): boolean {

@@ -13,13 +13,15 @@
  *   FNPOLL_BENCH_DISK_DIR=dir  where the "files on disk" rows live (default the OS temp dir)
  *   FNPOLL_BENCH_JSON=file     also write the rows as JSON
  *   FNPOLL_KEEP_TMP=1          keep the bench directory for inspection
+ *   FNPOLL_BENCH_NODE_ENV=keep  keep NODE_OPTIONS, NODE_EXTRA_CA_CERTS and the like for the
+ *                              measured programs (default: removed, as cron starts them; below)
  *
  * Exit status: 0 when every run was verified (targets missed or not), 1 when a scenario failed.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { formatTable, progress, readSettings, type BenchSettings, type Row } from './lib.js';
+import { dropNodeStartEnv, formatTable, NODE_START_ENV, progress, readSettings, type BenchSettings, type Row } from './lib.js';
 import { benchIdle } from './idle.js';
 import { benchPlanning } from './planning.js';
 import { benchThroughput } from './throughput.js';
@@ -28,6 +30,7 @@ import { benchMemory, benchBandwidth } from './memory.js';
 import { benchDurability } from './durability.js';
 
 type Scenario = (settings: BenchSettings, root: string) => Promise<Row[]>;
+
 
 const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ['throughput', benchThroughput],
@@ -41,6 +44,8 @@ const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
 
 async function main(): Promise<number> {
   const settings = readSettings();
+  const keptNodeEnv = process.env['FNPOLL_BENCH_NODE_ENV'] === 'keep' ? NODE_START_ENV.filter((n) => process.env[n] !== undefined) : [];
+  const droppedNodeEnv = dropNodeStartEnv(process.env);
   if (settings.only) {
     const known = new Set(SCENARIOS.map(([n]) => n));
     for (const n of settings.only) if (!known.has(n)) throw new Error(`FNPOLL_BENCH_ONLY: unknown scenario "${n}" (known: ${[...known].join(', ')})`);
@@ -75,6 +80,11 @@ async function main(): Promise<number> {
     `fnpoll bench, scale ${settings.scale}, ${settings.rounds} measured round(s) after a warm-up; node ${process.version}`,
     `${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     `files on ${settings.dirKind.replace(/ \(.*\)$/, '')}; whole bench ${total.toFixed(0)} s`,
+    droppedNodeEnv.length
+      ? `environment as cron's: ${droppedNodeEnv.join(', ')} removed for the measured programs (FNPOLL_BENCH_NODE_ENV=keep keeps them)`
+      : keptNodeEnv.length
+        ? `environment: ${keptNodeEnv.join(', ')} kept (FNPOLL_BENCH_NODE_ENV=keep): Node acts on them at every start, cron does not set them`
+        : "environment as cron's: no NODE_OPTIONS, NODE_EXTRA_CA_CERTS or the like was set",
   ];
   const notes = rows.filter((r) => r.note).map((r) => `- ${r.id} ${r.what}: ${r.note}`);
   process.stdout.write(`${head.join('\n')}\n\n${formatTable(rows)}\n\n${notes.join('\n')}\n`);

@@ -1,7 +1,7 @@
 /** The bench's arithmetic and table: what `npm run bench` reports is only as good as these. */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { envInt, formatTable, linearFit, median, readSettings, fmtMs, type Row } from '../../bench/lib.js';
+import { dropNodeStartEnv, envInt, formatTable, linearFit, median, readSettings, fmtMs, type Row } from '../../bench/lib.js';
 
 describe('bench statistics', () => {
   test('median of odd and even counts, order-independent, input untouched', () => {
@@ -45,6 +45,16 @@ describe('bench settings', () => {
     assert.throws(() => readSettings({ FNPOLL_BENCH_SCALE: 'huge' }), /FNPOLL_BENCH_SCALE="huge"/);
     assert.throws(() => envInt({ N: '0' }, 'N', 3), /N="0" is not a whole number >= 1/);
     assert.equal(envInt({}, 'N', 3), 3);
+  });
+
+  test('the variables Node acts on at start are removed, as cron starts programs, unless kept', () => {
+    const env: NodeJS.ProcessEnv = { NODE_EXTRA_CA_CERTS: '/certs.pem', NODE_OPTIONS: '--trace-gc', PATH: '/bin', FNPOLL_X: '1' };
+    assert.deepEqual(dropNodeStartEnv(env), ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS']);
+    assert.deepEqual(env, { PATH: '/bin', FNPOLL_X: '1' });
+    const kept: NodeJS.ProcessEnv = { NODE_EXTRA_CA_CERTS: '/certs.pem', FNPOLL_BENCH_NODE_ENV: 'keep' };
+    assert.deepEqual(dropNodeStartEnv(kept), []);
+    assert.equal(kept['NODE_EXTRA_CA_CERTS'], '/certs.pem');
+    assert.throws(() => dropNodeStartEnv({ FNPOLL_BENCH_NODE_ENV: 'yes' }), /FNPOLL_BENCH_NODE_ENV="yes" is not "keep"/);
   });
 });
 
