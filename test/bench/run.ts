@@ -31,7 +31,6 @@ import { benchDurability } from './durability.js';
 
 type Scenario = (settings: BenchSettings, root: string) => Promise<Row[]>;
 
-
 const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ['throughput', benchThroughput],
   ['idle', benchIdle],

@@ -280,8 +280,8 @@ async function throughputOn(settings: BenchSettings, dir: string, place: Place):
       const bytes = sc.files.reduce((n, x) => n + x.size, 0);
       const hubNote = `hub session CPU (median): ${fmtMs(median(hubCpu.fnpoll))} with fnpoll, ${fmtMs(median(hubCpu.binkd))} with binkd`;
       // A target below the hub's own CPU time for the session cannot be met by any caller.
-      const floor = Math.min(median(hubCpu.fnpoll), median(hubCpu.binkd));
-      const bound = sc.target !== undefined && floor > sc.target * b ? `; that is more than ${sc.target} × binkd's wall (${fmtMs(sc.target * b)}): no caller can meet the target against this hub` : '';
+      const hubCpuFloor = Math.min(median(hubCpu.fnpoll), median(hubCpu.binkd));
+      const bound = sc.target !== undefined && hubCpuFloor > sc.target * b ? `; that is more than ${sc.target} × binkd's wall (${fmtMs(sc.target * b)}): no caller can meet the target against this hub` : '';
       const floorNote = floors
         .filter((who) => wall[who].length)
         .map((who) => {
