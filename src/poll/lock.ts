@@ -140,9 +140,10 @@ export function lockInfoPath(lockFile: string): string {
 /**
  * Write the lock owner file whole or not at all: a temp file renamed into place. Synchronous: it
  * is a few hundred bytes, written by every run that takes the lock, and write-file-atomic's chain
- * of thread-pool calls (and its module's first load) took ~5 ms between the lock and the dial. No fsync: a power cut ends the
- * run and its lock alike. The temp name `<owner file>.<pid>` has write-file-atomic's form
- * (`name.<decimal>`), which the next run's recovery removes when a kill left one.
+ * of thread-pool calls (and its module's first load) took ~5 ms between the lock and the dial.
+ * No fsync: a power cut ends the run and its lock alike. The temp name `<owner file>.<pid>` has
+ * write-file-atomic's form (`name.<decimal>`), which the next run's recovery removes when a kill
+ * left one.
  */
 function writeOwnerFile(path: string, text: string): void {
   const temp = `${path}.${process.pid}`;
